@@ -1,0 +1,249 @@
+"""One config system: yaml presets validated against ``config/base.yaml``, dotted overrides, AlphaFold configs.
+
+* ``config/base.yaml`` holds every key that exists, with its default (AlphaFold 2.3 monomer defaults for ``data`` and
+  ``model``, plus this project's ``precision``, ``buckets``, ``chunking`` and ``train`` sections).
+* A preset (``config/<name>.yaml``) overrides a subset. It may name parent presets in ``defaults: [a, b]``; they are
+  applied first, in order. Every key of a preset or an override must exist in base: an unknown key is an error that
+  names it (with the closest existing key), and so is a value of the wrong type.
+* ``load_config("model_1_ptm", overrides=["model.num_recycle=1"])`` returns a :class:`ConfigDict`.
+* ``from_alphafold_config(d)`` reads AlphaFold's own resolved config (``full_config`` in the reference fixture's
+  config.json), so a fixture's exact settings can be reproduced.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from mindsponge_fold.common.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+# Keys of AlphaFold's config that this implementation does not need (TPU/GPU kernel switches, multimer, the TF feature
+# shape table which lives in mindsponge_fold.data.feature_shapes). They are accepted and dropped by
+# from_alphafold_config; any other unknown AlphaFold key is an error.
+ALPHAFOLD_IGNORED_KEYS = (
+    "data.eval.feat",
+    "model.global_config.bfloat16",
+    "model.global_config.bfloat16_output",
+    "model.global_config.half_dtype",
+    "model.global_config.compute_capability",
+    "model.global_config.kernel_backend",
+    "model.global_config.use_pallas",
+    "model.global_config.fp8",
+    "model.global_config.length_buckets",
+)
+
+
+class ConfigDict(dict):
+    """A dict whose keys are also attributes (``cfg.model.heads.distogram.weight``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for k, v in list(self.items()):
+            if isinstance(v, dict) and not isinstance(v, ConfigDict):
+                super().__setitem__(k, ConfigDict(v))
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key, value):
+        self[key] = ConfigDict(value) if isinstance(value, dict) and not isinstance(value, ConfigDict) else value
+
+    def __deepcopy__(self, memo):
+        return ConfigDict(copy.deepcopy(dict(self), memo))
+
+    def to_dict(self) -> dict:
+        return {k: v.to_dict() if isinstance(v, ConfigDict) else copy.deepcopy(v) for k, v in self.items()}
+
+    def get_path(self, dotted: str):
+        node = self
+        for part in dotted.split("."):
+            node = node[part]
+        return node
+
+    def flatten(self, prefix: str = "") -> dict:
+        out = {}
+        for k, v in self.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, ConfigDict) and v:
+                out.update(v.flatten(key + "."))
+            else:
+                out[key] = v
+        return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping at top level")
+    return data
+
+
+def base_config() -> ConfigDict:
+    return ConfigDict(_read_yaml(CONFIG_DIR / "base.yaml"))
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "base")
+
+
+def _preset_path(name_or_path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    candidate = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not candidate.exists():
+        close = difflib.get_close_matches(str(name_or_path), available_presets(), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (available: {', '.join(available_presets())})"
+        raise ConfigError(f"unknown config preset '{name_or_path}'{hint}")
+    return candidate
+
+
+def _type_ok(default, value) -> bool:
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, list):
+        return isinstance(value, list)
+    if isinstance(default, dict):
+        return isinstance(value, dict)
+    return True
+
+
+def merge_into(target: ConfigDict, updates: dict, schema: dict, source: str, prefix: str = "") -> None:
+    """Recursively apply ``updates`` onto ``target``; every key must exist in ``schema`` (base config)."""
+    for key, value in updates.items():
+        dotted = f"{prefix}{key}"
+        if key not in schema:
+            close = difflib.get_close_matches(key, list(schema.keys()), n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ConfigError(f"{source}: unknown config key '{dotted}'{hint}")
+        default = schema[key]
+        if isinstance(default, dict) and default:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: '{dotted}' is a section, got {type(value).__name__}")
+            merge_into(target[key], value, default, source, dotted + ".")
+            continue
+        if not _type_ok(default, value):
+            raise ConfigError(f"{source}: '{dotted}' must be {type(default).__name__}, got {value!r}")
+        if isinstance(default, float) and isinstance(value, int):
+            value = float(value)
+        target[key] = ConfigDict(value) if isinstance(value, dict) else copy.deepcopy(value)
+
+
+def _apply_preset(cfg: ConfigDict, schema: ConfigDict, name_or_path, seen: tuple = ()) -> None:
+    path = _preset_path(name_or_path)
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'defaults' includes itself")
+    data = _read_yaml(path)
+    parents = data.pop("defaults", []) or []
+    if isinstance(parents, str):
+        parents = [parents]
+    for parent in parents:
+        _apply_preset(cfg, schema, parent, seen + (path.resolve(),))
+    merge_into(cfg, data, schema, str(path))
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key.path=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def apply_overrides(cfg: ConfigDict, overrides: Iterable[str] | dict, schema: ConfigDict | None = None,
+                    source: str = "override") -> ConfigDict:
+    schema = schema if schema is not None else base_config()
+    items = overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides)
+    for key, value in items:
+        nested: dict = {}
+        node = nested
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+        merge_into(cfg, nested, schema, source)
+    return cfg
+
+
+def load_config(preset="model_1_ptm", overrides: Iterable[str] | dict = ()) -> ConfigDict:
+    """Base config + preset (with its ``defaults`` chain) + dotted overrides, validated."""
+    schema = base_config()
+    cfg = copy.deepcopy(schema)
+    if preset:
+        _apply_preset(cfg, schema, preset)
+    apply_overrides(cfg, overrides, schema)
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: ConfigDict) -> None:
+    """Cross-field checks that a key-by-key type check cannot see."""
+    prec = cfg.precision.compute_dtype
+    if prec not in ("float32", "float16", "bfloat16"):
+        raise ConfigError(f"precision.compute_dtype must be float32, float16 or bfloat16, got {prec!r}")
+    for name in ("evoformer_num_block", "extra_msa_stack_num_block"):
+        if cfg.model.embeddings_and_evoformer[name] < 1:
+            raise ConfigError(f"model.embeddings_and_evoformer.{name} must be >= 1")
+    if cfg.model.embeddings_and_evoformer.template.template_pair_stack.num_block < 1:
+        raise ConfigError("model.embeddings_and_evoformer.template.template_pair_stack.num_block must be >= 1")
+
+
+def from_alphafold_config(af_config: dict, base_preset=None) -> ConfigDict:
+    """Build a config from AlphaFold's resolved config dict (``data`` and ``model`` sections as AlphaFold has them)."""
+    if "full_config" in af_config:
+        af_config = af_config["full_config"]
+    schema = base_config()
+    cfg = copy.deepcopy(schema)
+    if base_preset:
+        _apply_preset(cfg, schema, base_preset)
+    flat = ConfigDict({k: af_config[k] for k in ("data", "model") if k in af_config}).flatten()
+    kept = {}
+    for key, value in flat.items():
+        if any(key == ign or key.startswith(ign + ".") for ign in ALPHAFOLD_IGNORED_KEYS):
+            continue
+        kept[key] = value
+    apply_overrides(cfg, kept, schema, source="alphafold config")
+    check_config(cfg)
+    return cfg
+
+
+def load_alphafold_config_file(path) -> ConfigDict:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    return from_alphafold_config(data)
+
+
+def dump_config(cfg: ConfigDict) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

@@ -1,0 +1,26 @@
+"""The one place tests find the workplace's ground truth (``../shared`` beside the repo root).
+
+``shared_path("fixtures", "reference", "params.npz")`` returns the path, or skips the calling test with the reason
+when the shared directory is absent (outside this workplace). Set ``MSF_SHARED`` to point elsewhere.
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MSF_SHARED", REPO_ROOT.parent / "shared")).resolve()
+REFERENCE = SHARED / "fixtures" / "reference"
+
+
+def shared_path(*parts) -> Path:
+    """Path under ../shared; skip the test (saying why) when it does not exist."""
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"shared ground truth not available: {p} does not exist (set MSF_SHARED to the shared/ directory)")
+    return p
+
+
+def reference_path(name: str) -> Path:
+    """A file of the AlphaFold reference fixture (../shared/fixtures/reference/NAME)."""
+    return shared_path("fixtures", "reference", name)
