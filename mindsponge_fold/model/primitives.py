@@ -1,0 +1,334 @@
+"""Building blocks shared by every AlphaFold 2 module: Linear, LayerNorm, (gated) attention, global attention,
+shared dropout, and the machinery for stacked layer weights.
+
+Conventions (read this before writing a module):
+
+* Parameters have AlphaFold's names and shapes (``weights`` [in, out], ``bias``, ``scale``/``offset``,
+  ``query_w`` [c, heads, head_dim], ...) and Cells are named after AlphaFold's haiku modules, so a parameter's
+  MindSpore name (its attribute path) maps to the official ``module/path//name`` mechanically
+  (see :mod:`mindsponge_fold.model.params`).
+* Stacked layers (the 48 Evoformer blocks, the extra-MSA and template pair stacks) are ONE Cell whose parameters carry
+  a leading ``stack`` axis, exactly like AlphaFold's ``layer_stack`` parameters. The owning stack runs a graph-mode
+  ``while`` loop over a Tensor layer index ``idx`` and every primitive takes its weights with ``gather(param, idx)``.
+  Compile time is then flat in the number of blocks. Un-stacked modules pass ``idx=None``.
+* Precision: modules compute in ``ctx.dtype`` (float32, or float16 on Ascend); LayerNorm statistics and softmax run in
+  float32 when the config's ``precision.fp32_cells`` lists them, and the attention mask bias is always added in the
+  softmax dtype with a constant that is finite there.
+* Dropout is active only in training mode (``Cell.set_train(True)``), with the paper's rates from the config, unless
+  ``model.global_config.deterministic``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import mindspore as ms
+import numpy as np
+from mindspore import Parameter, Tensor, nn, ops
+
+TRUNCATED_NORMAL_STDDEV_FACTOR = np.asarray(.87962566103423978, dtype=np.float32)
+LOGIT_CLIP = 1e8           # AlphaFold's (fork's) logit clip for float32 softmax inputs
+MASK_BIAS_FP32 = 1e9       # AlphaFold's mask bias 1e9 * (mask - 1)
+MASK_BIAS_FP16 = 3e4       # largest bias that stays finite (with headroom) in float16
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """What every Cell needs to know at construction time (AlphaFold's ``global_config`` plus precision)."""
+    dtype: object = ms.float32                      # compute dtype of matmuls
+    fp32_cells: frozenset = frozenset({"layer_norm", "softmax", "structure_module", "heads", "losses"})
+    deterministic: bool = False                     # no dropout even when training
+    zero_init: bool = True                          # zero-initialised output layers (AlphaFold's default)
+    subbatch_size: int = 4
+    chunk_size: int = 0                             # inference chunking of attention/transitions (0 = off)
+    seed: int = 0
+    rng: np.random.Generator = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.rng is None:
+            object.__setattr__(self, "rng", np.random.default_rng(self.seed))
+
+    @staticmethod
+    def from_config(cfg, seed: int | None = None) -> "ModelContext":
+        dtypes = {"float32": ms.float32, "float16": ms.float16, "bfloat16": ms.bfloat16}
+        gcfg = cfg.model.global_config
+        return ModelContext(
+            dtype=dtypes[cfg.precision.compute_dtype],
+            fp32_cells=frozenset(cfg.precision.fp32_cells),
+            deterministic=bool(gcfg.deterministic),
+            zero_init=bool(gcfg.zero_init),
+            subbatch_size=int(gcfg.subbatch_size),
+            chunk_size=int(cfg.chunking.chunk_size or 0),
+            seed=int(cfg.train.seed if seed is None else seed),
+        )
+
+    def family(self, name: str) -> "ModelContext":
+        """The context for a cell family: float32 when the family is listed in ``fp32_cells``."""
+        if name in self.fp32_cells and self.dtype != ms.float32:
+            return replace(self, dtype=ms.float32)
+        return self
+
+    def dtype_of(self, family: str):
+        return ms.float32 if (family in self.fp32_cells or self.dtype == ms.float32) else self.dtype
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Initialisers (numpy, so construction is deterministic and independent of MindSpore's global seed)
+
+def truncated_normal(rng, shape, stddev):
+    """Normal(0, stddev) truncated to +-2 stddev (resampled), as haiku's TruncatedNormal."""
+    out = rng.standard_normal(shape)
+    bad = np.abs(out) > 2.0
+    while bad.any():
+        out[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2.0
+    return (out * stddev).astype(np.float32)
+
+
+def init_array(rng, init, shape, fan_in_shape=()):
+    """AlphaFold's named initialisers: 'linear' / 'relu' (fan-in truncated normal), 'glorot', 'zeros', 'ones',
+    or a float constant."""
+    shape = tuple(int(s) for s in shape)
+    if isinstance(init, (int, float)) and not isinstance(init, bool):
+        return np.full(shape, init, np.float32)
+    if init == "zeros":
+        return np.zeros(shape, np.float32)
+    if init == "ones":
+        return np.ones(shape, np.float32)
+    if init in ("linear", "relu"):
+        scale = 1.0 / max(1, int(np.prod(fan_in_shape)))
+        if init == "relu":
+            scale *= 2.0
+        return truncated_normal(rng, shape, np.sqrt(scale) / TRUNCATED_NORMAL_STDDEV_FACTOR)
+    if init == "glorot":
+        # fan_in = first dim, fan_out = product of the others (haiku VarianceScaling fan_avg, uniform)
+        fan_in = shape[0] if shape else 1
+        fan_out = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        limit = math.sqrt(3.0 * 1.0 / max(1.0, (fan_in + fan_out) / 2.0))
+        return rng.uniform(-limit, limit, shape).astype(np.float32)
+    raise ValueError(f"unknown initialiser {init!r}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+class Module(nn.Cell):
+    """Base Cell: parameters with an optional leading ``stack`` shape, taken per layer with :meth:`take`."""
+
+    def __init__(self, ctx: ModelContext, stack=()):
+        super().__init__()
+        self.stack = tuple(int(s) for s in stack)
+        self.dtype = ctx.dtype
+        self._rng = ctx.rng
+
+    def add_param(self, name: str, shape, init, fan_in_shape=None):
+        """Create Parameter ``name`` of shape ``stack + shape`` (each stacked layer initialised independently)."""
+        shape = tuple(int(s) for s in shape)
+        fan = tuple(fan_in_shape) if fan_in_shape is not None else shape[:1]
+        if self.stack:
+            value = np.stack([init_array(self._rng, init, shape, fan) for _ in range(int(np.prod(self.stack)))])
+            value = value.reshape(self.stack + shape)
+        else:
+            value = init_array(self._rng, init, shape, fan)
+        setattr(self, name, Parameter(Tensor(value), name=name))
+
+    @staticmethod
+    def take(param, idx):
+        return param if idx is None else ops.gather(param, idx, 0)
+
+
+class Linear(Module):
+    """AlphaFold's Linear: ``weights`` [num_input..., num_output...] (+ ``bias``); arbitrary leading dims.
+
+    ``initializer`` in {'linear', 'relu', 'zeros', 'final'}; 'final' is zeros when ``ctx.zero_init``, else 'linear'.
+    """
+
+    def __init__(self, ctx, num_input, num_output, initializer="linear", use_bias=True, bias_init=0.0, stack=()):
+        super().__init__(ctx, stack)
+        self.in_shape = (num_input,) if isinstance(num_input, int) else tuple(num_input)
+        self.out_shape = (num_output,) if isinstance(num_output, int) else tuple(num_output)
+        self.n_in = int(np.prod(self.in_shape))
+        self.n_out = int(np.prod(self.out_shape))
+        if initializer == "final":
+            initializer = "zeros" if ctx.zero_init else "linear"
+        self.add_param("weights", self.in_shape + self.out_shape, initializer, self.in_shape)
+        self.use_bias = use_bias
+        if use_bias:
+            self.add_param("bias", self.out_shape, float(bias_init))
+
+    def construct(self, x, idx=None):
+        w = self.take(self.weights, idx).reshape(self.n_in, self.n_out)
+        lead = x.shape[:x.ndim - len(self.in_shape)]
+        y = ops.matmul(x.reshape(-1, self.n_in).astype(self.dtype), w.astype(self.dtype))
+        if self.use_bias:
+            y = y + self.take(self.bias, idx).reshape(self.n_out).astype(self.dtype)
+        return y.reshape(lead + self.out_shape)
+
+
+class LayerNorm(Module):
+    """LayerNorm over the last axis with AlphaFold's ``scale``/``offset`` (eps 1e-5); statistics in float32 when
+    'layer_norm' is in ``precision.fp32_cells``. Output has the input's dtype."""
+
+    def __init__(self, ctx, channels, stack=()):
+        super().__init__(ctx, stack)
+        self.add_param("scale", (channels,), "ones")
+        self.add_param("offset", (channels,), "zeros")
+        self.norm_dtype = ctx.dtype_of("layer_norm")
+        self.ln = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=1e-5)
+
+    def construct(self, x, idx=None):
+        in_dtype = x.dtype
+        scale = self.take(self.scale, idx).astype(self.norm_dtype)
+        offset = self.take(self.offset, idx).astype(self.norm_dtype)
+        y = self.ln(x.astype(self.norm_dtype), scale, offset)[0]
+        return y.astype(in_dtype)
+
+
+def mask_bias(mask, dtype):
+    """AlphaFold's ``1e9 * (mask - 1)`` attention bias, with a constant that is finite in ``dtype``."""
+    big = MASK_BIAS_FP32 if dtype == ms.float32 else MASK_BIAS_FP16
+    return (mask.astype(dtype) - 1.0) * big
+
+
+def softmax_with_bias(logits, bias, dtype):
+    """softmax(logits + bias) in ``dtype`` (float32 per policy), logits clipped as the reference does."""
+    logits = logits.astype(dtype) + bias
+    clip = LOGIT_CLIP if dtype == ms.float32 else 1e4
+    logits = ops.clip_by_value(logits, -clip, clip)
+    return ops.softmax(logits, -1)
+
+
+class Attention(Module):
+    """Multi-head (gated) attention, AlphaFold's ``Attention`` (Suppl. Alg. 7, 8, 13, 14 share it).
+
+    q_data [B, Q, a], m_data [B, K, c]; ``key_mask`` [B, K] (1 = attend) or broadcastable to [B, 1, 1, K];
+    ``nonbatched_bias`` [H, Q, K] (e.g. the pair bias). Returns [B, Q, output_dim].
+    """
+
+    def __init__(self, ctx, q_dim, m_dim, num_head, output_dim, key_dim=None, value_dim=None, gating=True,
+                 stack=()):
+        super().__init__(ctx, stack)
+        key_dim = q_dim if key_dim is None else key_dim
+        value_dim = m_dim if value_dim is None else value_dim
+        assert key_dim % num_head == 0 and value_dim % num_head == 0, (key_dim, value_dim, num_head)
+        self.h, self.kd, self.vd = num_head, key_dim // num_head, value_dim // num_head
+        self.q_dim, self.m_dim, self.output_dim = q_dim, m_dim, output_dim
+        self.add_param("query_w", (q_dim, num_head, self.kd), "glorot")
+        self.add_param("key_w", (m_dim, num_head, self.kd), "glorot")
+        self.add_param("value_w", (m_dim, num_head, self.vd), "glorot")
+        self.gating = gating
+        if gating:
+            self.add_param("gating_w", (q_dim, num_head, self.vd), "zeros")
+            self.add_param("gating_b", (num_head, self.vd), "ones")
+        self.add_param("output_w", (num_head, self.vd, output_dim), "zeros" if ctx.zero_init else "glorot")
+        self.add_param("output_b", (output_dim,), "zeros")
+        self.softmax_dtype = ctx.dtype_of("softmax")
+        self.bmm = ops.BatchMatMul()
+        self.bmm_t = ops.BatchMatMul(transpose_b=True)
+        self.scale = float(self.kd) ** -0.5
+
+    def _proj(self, x, w):
+        """x [B, N, c] @ w [c, H, d] -> [B, H, N, d]."""
+        b, n, c = x.shape
+        h, d = w.shape[-2], w.shape[-1]
+        y = ops.matmul(x.reshape(b * n, c).astype(self.dtype), w.reshape(c, h * d).astype(self.dtype))
+        return y.reshape(b, n, h, d).transpose(0, 2, 1, 3)
+
+    def construct(self, q_data, m_data, key_mask, nonbatched_bias=None, idx=None):
+        b, nq, _ = q_data.shape
+        q = self._proj(q_data, self.take(self.query_w, idx)) * self.scale      # [B,H,Q,kd]
+        k = self._proj(m_data, self.take(self.key_w, idx))                     # [B,H,K,kd]
+        v = self._proj(m_data, self.take(self.value_w, idx))                   # [B,H,K,vd]
+        logits = self.bmm_t(q, k)                                                      # [B,H,Q,K]
+        bias = mask_bias(key_mask, self.softmax_dtype)
+        if bias.ndim == 2:
+            bias = bias[:, None, None, :]
+        if nonbatched_bias is not None:
+            bias = bias + nonbatched_bias.astype(self.softmax_dtype)[None]
+        weights = softmax_with_bias(logits, bias, self.softmax_dtype).astype(self.dtype)
+        avg = self.bmm(weights, v).transpose(0, 2, 1, 3)                               # [B,Q,H,vd]
+        if self.gating:
+            gw = self.take(self.gating_w, idx).reshape(self.q_dim, self.h * self.vd).astype(self.dtype)
+            gate = ops.matmul(q_data.reshape(b * nq, self.q_dim).astype(self.dtype), gw)
+            gate = gate + self.take(self.gating_b, idx).reshape(self.h * self.vd).astype(self.dtype)
+            avg = avg * ops.sigmoid(gate).reshape(b, nq, self.h, self.vd)
+        ow = self.take(self.output_w, idx).reshape(self.h * self.vd, self.output_dim).astype(self.dtype)
+        out = ops.matmul(avg.reshape(b * nq, self.h * self.vd), ow)
+        out = out + self.take(self.output_b, idx).astype(self.dtype)
+        return out.reshape(b, nq, self.output_dim)
+
+
+class GlobalAttention(Module):
+    """Global attention over the rows of each column (Suppl. Alg. 19 lines 2-7, extra-MSA stack).
+
+    q_data = m_data [B, K, c]; q_mask [B, K]. One query per batch row (the masked mean), keys/values shared
+    across heads. Returns [B, K, output_dim].
+    """
+
+    def __init__(self, ctx, channels, num_head, output_dim, gating=True, stack=()):
+        super().__init__(ctx, stack)
+        assert channels % num_head == 0
+        self.h, self.d, self.c, self.output_dim = num_head, channels // num_head, channels, output_dim
+        self.add_param("query_w", (channels, num_head, self.d), "glorot")
+        self.add_param("key_w", (channels, self.d), "glorot")
+        self.add_param("value_w", (channels, self.d), "glorot")
+        self.gating = gating
+        if gating:
+            self.add_param("gating_w", (channels, num_head, self.d), "zeros")
+            self.add_param("gating_b", (num_head, self.d), "ones")
+        self.add_param("output_w", (num_head, self.d, output_dim), "zeros" if ctx.zero_init else "glorot")
+        self.add_param("output_b", (output_dim,), "zeros")
+        self.softmax_dtype = ctx.dtype_of("softmax")
+        self.bmm = ops.BatchMatMul()
+        self.bmm_t = ops.BatchMatMul(transpose_b=True)
+
+    def construct(self, q_data, m_data, q_mask, idx=None):
+        b, n, c = m_data.shape
+        dt = self.dtype
+        mask = q_mask.astype(dt)
+        v = ops.matmul(m_data.reshape(b * n, c).astype(dt), self.take(self.value_w, idx).astype(dt)).reshape(b, n, self.d)
+        k = ops.matmul(m_data.reshape(b * n, c).astype(dt), self.take(self.key_w, idx).astype(dt)).reshape(b, n, self.d)
+        q_avg = (mask[..., None] * q_data.astype(dt)).sum(1) / (mask.sum(1)[..., None] + 1e-10)      # [B,c]
+        qw = self.take(self.query_w, idx).reshape(c, self.h * self.d).astype(dt)
+        q = ops.matmul(q_avg, qw).reshape(b, self.h, self.d) * (float(self.d) ** -0.5)          # [B,H,d]
+        logits = self.bmm_t(q, k)                                                                 # [B,H,K]
+        bias = mask_bias(q_mask, self.softmax_dtype)[:, None, :]
+        weights = softmax_with_bias(logits, bias, self.softmax_dtype).astype(dt)
+        avg = self.bmm(weights, v)                                                                # [B,H,d]
+        ow = self.take(self.output_w, idx).reshape(self.h * self.d, self.output_dim).astype(dt)
+        ob = self.take(self.output_b, idx).astype(dt)
+        if self.gating:
+            gw = self.take(self.gating_w, idx).reshape(c, self.h * self.d).astype(dt)
+            gate = ops.matmul(q_data.reshape(b * n, c).astype(dt), gw)
+            gate = ops.sigmoid(gate + self.take(self.gating_b, idx).reshape(self.h * self.d).astype(dt))
+            out = avg.reshape(b, 1, self.h * self.d) * gate.reshape(b, n, self.h * self.d)
+            return (ops.matmul(out.reshape(b * n, self.h * self.d), ow) + ob).reshape(b, n, self.output_dim)
+        out = ops.matmul(avg.reshape(b, self.h * self.d), ow) + ob
+        return ops.broadcast_to(out[:, None, :], (b, n, self.output_dim))
+
+
+class SharedDropout(nn.Cell):
+    """Dropout whose mask is shared along ``broadcast_dim`` (AlphaFold's dropout_wrapper: per-row modules share
+    the mask across rows, per-column modules across columns). Identity unless training, rate > 0 and not
+    deterministic."""
+
+    def __init__(self, ctx, rate: float, broadcast_dim=None):
+        super().__init__()
+        self.rate = 0.0 if ctx.deterministic else float(rate)
+        self.broadcast_dim = broadcast_dim
+        self.keep = 1.0 - self.rate
+
+    def construct(self, x):
+        if not self.training or self.rate <= 0.0:
+            return x
+        shape = list(x.shape)
+        if self.broadcast_dim is not None:
+            shape[self.broadcast_dim] = 1
+        keep = (ops.rand(tuple(shape), dtype=ms.float32) < self.keep).astype(x.dtype)
+        return x * keep / self.keep
+
+
+def dropout_broadcast_dim(config) -> int | None:
+    """Which axis of a [rows, cols, c] activation shares the dropout mask, from an AlphaFold sub-config."""
+    if not config.get("shared_dropout", True):
+        return None
+    return 0 if config.get("orientation", "per_row") == "per_row" else 1
