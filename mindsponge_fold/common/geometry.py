@@ -160,8 +160,8 @@ def quat_to_rot(quat):
 
 def rot_to_quat(rot):
     """Unit quaternion (..., 4) of a rotation (..., 3, 3): leading eigenvector of the symmetric 4x4 matrix
-    K(R) (Bar-Itzhack's method, as AlphaFold's quat_affine.rot_to_quat). The sign is not canonicalised
-    (q and -q are the same rotation), like the reference's."""
+    K(R) (Bar-Itzhack's method, as AlphaFold's quat_affine.rot_to_quat). q and -q are the same rotation; the
+    reference returns whichever sign its eigensolver gives, here the sign is fixed to w >= 0."""
     r = _as_float(rot)
     xx, xy, xz = r[..., 0, 0], r[..., 0, 1], r[..., 0, 2]
     yx, yy, yz = r[..., 1, 0], r[..., 1, 1], r[..., 1, 2]
@@ -173,7 +173,8 @@ def rot_to_quat(rot):
         np.stack([yx - xy, xz + zx, yz + zy, zz - xx - yy], axis=-1),
     ], axis=-2) / 3.0
     _, vecs = np.linalg.eigh(k)
-    return vecs[..., -1].astype(r.dtype)
+    quat = vecs[..., -1]
+    return np.where(quat[..., :1] < 0, -quat, quat).astype(r.dtype)
 
 
 def quat_multiply(q1, q2):
