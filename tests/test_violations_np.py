@@ -54,7 +54,7 @@ def test_native_structure_and_injected_clash():
     pos = truth["atom14_gt_positions"].copy()
     base = V.find_structural_violations(aatype, res_idx, exists, pos)
     assert base["between_residues"]["connections_per_residue_violation_mask"].sum() == 0
-    assert base["within_residues"]["per_atom_violations"].sum() <= 2
+    assert base["within_residues"]["per_atom_violations"].sum() == 0
     assert base["between_residues"]["bonds_c_n_loss_mean"] == pytest.approx(0.0, abs=1e-3)
 
     clashing = pos.copy()
@@ -83,7 +83,7 @@ def test_violation_metrics_on_protein_like():
     prot = types.SimpleNamespace(aatype=aatype, atom_positions=truth["all_atom_positions"],
                                  atom_mask=truth["all_atom_mask"], residue_index=np.arange(len(aatype)) + 1)
     metrics = V.violation_metrics(prot)
-    assert metrics["num_residue_violations"] == len(metrics["residue_violations"]) <= 3
+    assert metrics["num_residue_violations"] == len(metrics["residue_violations"]) == 0
     assert set(metrics["counts"]) == {"between_residue_bond", "between_residue_clash", "within_residue"}
     # drop residue 10's side chain atoms from the mask and put them at the origin: ignored, not clashing
     mask = truth["all_atom_mask"].copy()
@@ -91,7 +91,7 @@ def test_violation_metrics_on_protein_like():
     mask[10, 3:] = 0
     pos[10, 3:] = 0
     prot.atom_mask, prot.atom_positions = mask, pos
-    assert V.violation_metrics(prot)["num_residue_violations"] <= metrics["num_residue_violations"]
+    assert V.violation_metrics(prot)["num_residue_violations"] == 0
     pos[10, rc.atom_order["CB"]] = pos[30, rc.atom_order["CA"]]
     mask[10, rc.atom_order["CB"]] = 1
     flagged = V.violation_metrics(prot)["residue_violations"]
