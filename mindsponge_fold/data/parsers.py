@@ -115,7 +115,8 @@ def _fasta_records(text: str, source=None, what: str = "FASTA"):
             rec[3].append((rec[4], number))
             rec[4] += len(line)
     if not records:
-        raise InputError(f"no {what} records (empty file or no line starting with '>')", source)
+        empty = "empty MSA: " if what == "A3M" else ""
+        raise InputError(f"{empty}no {what} records (empty file or no line starting with '>')", source)
     return [_Record(desc, "".join(parts), number, starts) for desc, parts, number, starts, _ in records]
 
 

@@ -218,9 +218,10 @@ def direct_template_features(query_sequence: str, mmcif_path, chain: str, query_
         q2t = np.arange(num_res)
     else:
         q2t = np.asarray(query_to_template, dtype=np.int64)
-        if q2t.shape != (num_res,) or q2t.min(initial=-1) < -1 or q2t.max(initial=-1) >= len(seqres):
+        lo, hi = (int(q2t.min()), int(q2t.max())) if q2t.size else (-1, -1)
+        if q2t.shape != (num_res,) or lo < -1 or hi >= len(seqres):
             raise InputError(f"query->template map must have {num_res} entries in [-1, {len(seqres) - 1}], got "
-                             f"shape {q2t.shape} range [{q2t.min(initial=-1)}, {q2t.max(initial=-1)}]", mmcif_path)
+                             f"shape {q2t.shape} range [{lo}, {hi}]", mmcif_path)
     mapping = {int(q): int(t) for q, t in enumerate(q2t) if t >= 0}
     try:
         features, _ = extract_template_features(mmcif, mmcif.file_id, mapping, seqres, query_sequence, auth)
