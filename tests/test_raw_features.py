@@ -126,3 +126,16 @@ def test_hhr_hits_to_templates():
                 assert tseq[qi] == hit.hit_sequence[hit.indices_hit.index(ti)]
         mask = result.features["template_all_atom_masks"][i]
         assert mask[[k for k, c in enumerate(tseq) if c == "-"]].sum() == 0
+
+
+def test_direct_templates_respect_max_template_date(tmp_path, target):
+    """4zey (released 2015-05-06) is dropped by a 2010 cutoff; 2crb (2005-11-20) stays, with sum_probs 100."""
+    mmcifs = _data("mmcifs")
+    out = tmp_path / "raw.npz"
+    assert cli.main(["make-features", "--fasta", str(_write_fasta(tmp_path, target)),
+                     "--alignments-dir", str(_data("alignments", "2crb_A")), "--max-template-date", "2010-01-01",
+                     "--template", f"{mmcifs / '4zey.cif'}:A", "--template", f"{mmcifs / '2crb.cif'}:A",
+                     "--out", str(out)]) == 0
+    feats = np.load(out)
+    assert list(feats["template_domain_names"]) == [b"2crb_A"] and feats["template_sum_probs"].tolist() == [[100.0]]
+    assert "resolution" not in feats and "all_atom_positions" not in feats

@@ -28,7 +28,7 @@ def add_arguments(parser) -> None:
     t.add_argument("--template-hits", action="append", default=[], metavar="FILE",
                    help="template search output (.hhr from hhsearch, .sto from hmmsearch)")
     t.add_argument("--mmcif-dir", help="directory of <pdb_id>.cif files for template hits")
-    t.add_argument("--max-template-date", default="2100-01-01", help="drop hits released after this (YYYY-MM-DD)")
+    t.add_argument("--max-template-date", default="2100-01-01", help="drop templates released after this (YYYY-MM-DD)")
     t.add_argument("--max-templates", type=int, default=20, help="max templates from search hits (AlphaFold: 20)")
     t.add_argument("--release-dates", help="optional 'pdbid: YYYY-MM-DD' file used to prefilter hits")
     t.add_argument("--obsolete-pdbs", help="optional PDB obsolete.dat")
@@ -103,7 +103,7 @@ def build_pipeline(args) -> pipeline.DataPipeline:
         return Jackhmmer(db, n_cpu=args.n_cpu, cache_dir=cache) if db else None
 
     return pipeline.DataPipeline(
-        template_featurizer=featurizer, direct_templates=tuple(direct),
+        template_featurizer=featurizer, direct_templates=tuple(direct), max_template_date=args.max_template_date,
         jackhmmer_uniref90=jack(args.uniref90_database), jackhmmer_mgnify=jack(args.mgnify_database),
         hhblits_bfd=HHBlits(args.bfd_database, n_cpu=args.n_cpu, cache_dir=cache) if args.bfd_database else None,
         template_searcher=searcher)

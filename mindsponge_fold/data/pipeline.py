@@ -120,9 +120,11 @@ class DataPipeline:
     """Assemble raw features. Search runners (tools.*) are optional: without them every alignment must exist.
 
     Direct templates come first (sum_probs 100, 90, ... in the given order: they have no search score, the model
-    does not read it), then template search hits via ``template_featurizer``."""
+    does not read it; those released after ``max_template_date`` are dropped), then template search hits via
+    ``template_featurizer``."""
     template_featurizer: templates.TemplateHitFeaturizer | None = None
     direct_templates: tuple = ()
+    max_template_date: str | None = None     # direct templates released later are dropped (hits: the featurizer's)
     uniref_max_hits: int = 10000
     mgnify_max_hits: int = 501
     jackhmmer_uniref90: object = None
@@ -194,9 +196,15 @@ class DataPipeline:
 
     def template_features(self, sequence: str, msa_dir: Path, template_hit_files=None) -> dict:
         found = []
-        for i, t in enumerate(self.direct_templates):
+        cutoff = templates.parse_date(self.max_template_date) if self.max_template_date else None
+        for t in self.direct_templates:
+            released = mmcif_lib.parse_mmcif(t.mmcif_path).header.get("release_date")
+            if cutoff and released and templates.parse_date(released, "release date") > cutoff:
+                log.warning("template %s:%s skipped: released %s, after %s", t.mmcif_path, t.chain, released,
+                            self.max_template_date)
+                continue
             found.append(templates.direct_template_features(sequence, t.mmcif_path, t.chain, t.query_to_template,
-                                                            sum_probs=max(100.0 - 10.0 * i, 0.0)))
+                                                            sum_probs=max(100.0 - 10.0 * len(found), 0.0)))
         hits = self._template_hits(sequence, msa_dir, template_hit_files)
         if hits:
             if self.template_featurizer is None:
