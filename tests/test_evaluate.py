@@ -14,6 +14,7 @@ import pytest
 
 from helpers import REPO_ROOT, shared_path
 from mindsponge_fold.cli import main
+from mindsponge_fold.common import protein
 from mindsponge_fold.eval import inputs
 from mindsponge_fold.eval.inputs import Domain, pair_predictions, parse_ranges
 from mindsponge_fold.eval.metrics import METRIC_COLUMNS, score_model
@@ -45,7 +46,10 @@ def _read_csv(path):
 
 
 def test_evaluate_end_to_end(tmp_path, capsys):
-    natives = _natives_dir(tmp_path)
+    natives = _natives_dir(tmp_path, ("T1043", "T1026"))
+    # T1031's native as mmCIF (written by common.protein), so both input formats are exercised
+    (natives / "T1031.cif").write_text(protein.to_mmcif(protein.from_file(
+        shared_path("data", "casp14_dev", "natives", "T1031.pdb"))))
     preds = tmp_path / "preds"
     preds.mkdir()
     # an AlphaFold model of T1043 named like a model file, pLDDT in the B-factor column
