@@ -62,8 +62,8 @@ class Chain:
     def from_protein(cls, protein, chain: str | int | None = None) -> "Chain":
         """The chain ``chain`` (a chain id, or a position among the chains; default: the first) of a Protein."""
         n = np.asarray(protein.aatype).shape[0]
-        chain_index = np.asarray(getattr(protein, "chain_index", None) if getattr(protein, "chain_index", None)
-                                 is not None else np.zeros(n, int))
+        chain_index = getattr(protein, "chain_index", None)
+        chain_index = np.zeros(n, int) if chain_index is None else np.asarray(chain_index)
         order = list(dict.fromkeys(chain_index.tolist()))  # chain indices in file order
         ids = getattr(protein, "chain_ids", None)
         names = [str(ids[i]) if ids is not None and i < len(ids) else rc.PDB_CHAIN_IDS[i % rc.PDB_MAX_CHAINS]
