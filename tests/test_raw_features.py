@@ -97,15 +97,20 @@ def test_hmmsearch_hits_to_templates_and_date_filter(reference, target):
     """hmmsearch hits (hmm_output.sto) + mmCIF dir: the self hit reproduces the reference template 0 exactly."""
     q = target["sequence"]
     hits = pipeline.read_template_hits(_data("alignments", "2crb_A", "hmm_output.sto"), q)
-    featurizer = templates.TemplateHitFeaturizer(str(_data("mmcifs")), "2100-01-01", max_hits=4,
-                                                 dedup_sequences=True)
+    featurizer = templates.TemplateHitFeaturizer(str(_data("mmcifs")), "2100-01-01", max_hits=4)
     result = featurizer.get_templates(q, hits[:40])
     names = list(result.features["template_domain_names"])
     assert names[:2] == [b"2crb_A", b"4zey_A"]
     for key in ("template_all_atom_positions", "template_all_atom_masks", "template_aatype", "template_sequence"):
         np.testing.assert_array_equal(result.features[key][0], reference[key][0], err_msg=key)
+    # hmmsearch style: a repeated template sequence is kept once; no usable hit -> one all-zero placeholder.
+    twice = featurizer.get_templates(q, [hits[0], hits[0]]).features
+    assert list(twice["template_domain_names"]) == [b"2crb_A"]
+    missing = [h for h in hits[:40] if h.name[:4] not in ("2crb", "4zey", "5kc1")]
+    none = featurizer.get_templates(q, missing).features
+    assert list(none["template_domain_names"]) == [b""] and not none["template_all_atom_masks"].any()
     # 4zey (released 2015-05-06) is dropped by a 2010 cutoff, 2crb (2005-11-20) is kept.
-    old = templates.TemplateHitFeaturizer(str(_data("mmcifs")), "2010-01-01", max_hits=4, dedup_sequences=True)
+    old = templates.TemplateHitFeaturizer(str(_data("mmcifs")), "2010-01-01", max_hits=4)
     assert list(old.get_templates(q, hits[:40]).features["template_domain_names"]) == [b"2crb_A"]
 
 

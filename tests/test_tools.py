@@ -156,7 +156,7 @@ def test_hmmbuild_hmmsearch_templates(seqres_db):
     hits = searcher.get_template_hits(searcher.query(sto), QUERY)
     assert [h.name for h in hits[:2]] == ["2crb_A", "4zey_A"]
     featurizer = templates.TemplateHitFeaturizer(str(shared_path("data", "openfold_testdata", "mmcifs")),
-                                                 "2100-01-01", max_hits=4, dedup_sequences=True)
+                                                 "2100-01-01", max_hits=4)
     result = featurizer.get_templates(QUERY, hits)
     ref = _reference_template0()
     np.testing.assert_array_equal(result.features["template_all_atom_positions"][0],

@@ -91,8 +91,7 @@ def build_pipeline(args) -> pipeline.DataPipeline:
             mmcif_dir=args.mmcif_dir, max_template_date=args.max_template_date, max_hits=args.max_templates,
             kalign=Kalign(args.kalign_binary, cache_dir=cache),
             release_dates=templates.parse_release_dates(args.release_dates) if args.release_dates else {},
-            obsolete_pdbs=templates.parse_obsolete(args.obsolete_pdbs) if args.obsolete_pdbs else {},
-            dedup_sequences=any(str(h).endswith(".sto") for h in args.template_hits) or bool(args.pdb_seqres_database))
+            obsolete_pdbs=templates.parse_obsolete(args.obsolete_pdbs) if args.obsolete_pdbs else {})
     searcher = None
     if args.pdb70_database:
         searcher = HHSearch([args.pdb70_database], n_cpu=args.n_cpu, cache_dir=cache)

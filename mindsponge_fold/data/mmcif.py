@@ -229,7 +229,11 @@ def get_atom_positions(mmcif: MmcifObject, chain: str, max_ca_ca_distance: float
             continue
         pos = np.zeros([rc.atom_type_num, 3], dtype=np.float32)
         mask = np.zeros([rc.atom_type_num], dtype=np.float32)
-        res = bio_chain[(where.hetflag, where.position[1], where.position[2])]
+        try:
+            res = bio_chain[(where.hetflag, where.position[1], where.position[2])]
+        except KeyError:
+            raise InputError(f"chain {auth}: residue {where.name} {where.position[1]}{where.position[2].strip()} of "
+                             "the atom records is missing from the parsed structure", mmcif.path) from None
         for atom in res.get_atoms():
             name = atom.get_name()
             if name in rc.atom_order:

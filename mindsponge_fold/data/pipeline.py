@@ -216,7 +216,10 @@ class DataPipeline:
             if len(messages) > 5:
                 log.warning("... and %d more template hits skipped", len(messages) - 5)
             n = result.features["template_aatype"].shape[0]
-            found += [{k: v[i] for k, v in result.features.items()} for i in range(n)]
+            from_hits = [{k: v[i] for k, v in result.features.items()} for i in range(n)]
+            if found:   # the hmmsearch placeholder is only for when there is no template at all
+                from_hits = [t for t in from_hits if t["template_domain_names"]]
+            found += from_hits
         return templates.stack_template_features(found, len(sequence))
 
 

@@ -181,6 +181,18 @@ def extract_template_features(mmcif, pdb_id: str, mapping: dict, template_sequen
     return features, warning
 
 
+def empty_template(num_res: int) -> dict:
+    """AlphaFold 2.3's placeholder when an hmmsearch template search yields nothing: zeros, empty name."""
+    return {
+        "template_aatype": np.zeros((num_res, 22), np.float32),
+        "template_all_atom_masks": np.zeros((num_res, rc.atom_type_num), np.float32),
+        "template_all_atom_positions": np.zeros((num_res, rc.atom_type_num, 3), np.float32),
+        "template_domain_names": b"",
+        "template_sequence": b"",
+        "template_sum_probs": np.zeros((1,), np.float32),
+    }
+
+
 def stack_template_features(templates: list, num_res: int) -> dict:
     """Stack per-template feature dicts along a new leading axis (shape-correct zero-size arrays when none)."""
     if not templates:
@@ -271,16 +283,18 @@ def parse_obsolete(path) -> dict:
 class TemplateHitFeaturizer:
     """Search hits -> template features, best ``sum_probs`` first, at most ``max_hits`` templates.
 
-    ``dedup_sequences`` (hmmsearch style, AlphaFold 2.3) skips a template whose template_sequence repeats an earlier
-    one. Prefilters as AlphaFold: release date after ``max_template_date``, aligned fraction <= 10% of the query,
-    hit shorter than 10 residues. A hit whose mmCIF is missing or unusable is skipped with a warning."""
+    hmmsearch-style hits (no sum_probs; AlphaFold 2.3's HmmsearchHitFeaturizer) keep their order, skip a template
+    whose template_sequence repeats an earlier one, and give one all-zero template (empty name) when nothing is
+    usable; ``dedup_sequences`` forces the dedup either way. Prefilters as AlphaFold: release date after
+    ``max_template_date``, aligned fraction <= 10% of the query, hit shorter than 10 residues. A hit whose mmCIF
+    is missing or unusable is skipped with a warning."""
     mmcif_dir: str
     max_template_date: str
     max_hits: int = 20
     kalign: object = None
     release_dates: dict = dataclasses.field(default_factory=dict)
     obsolete_pdbs: dict = dataclasses.field(default_factory=dict)
-    dedup_sequences: bool = False
+    dedup_sequences: bool | None = None     # None: only for hmmsearch-style hits
     strict_error_check: bool = False
 
     def __post_init__(self):
@@ -326,7 +340,9 @@ class TemplateHitFeaturizer:
         return features, None, warning
 
     def get_templates(self, query_sequence: str, hits: list) -> TemplateSearchResult:
-        if hits and hits[0].sum_probs is not None:
+        hmmsearch_style = bool(hits) and hits[0].sum_probs is None
+        dedup = hmmsearch_style if self.dedup_sequences is None else self.dedup_sequences
+        if hits and not hmmsearch_style:
             hits = sorted(hits, key=lambda h: h.sum_probs, reverse=True)
         templates, errors, warnings, seen = [], [], [], set()
         for hit in hits:
@@ -337,9 +353,11 @@ class TemplateHitFeaturizer:
             warnings += [warning] if warning else []
             if features is None:
                 continue
-            if self.dedup_sequences:
+            if dedup:
                 if features["template_sequence"] in seen:
                     continue
                 seen.add(features["template_sequence"])
             templates.append(features)
+        if not templates and hmmsearch_style:
+            templates = [empty_template(len(query_sequence))]
         return TemplateSearchResult(stack_template_features(templates, len(query_sequence)), errors, warnings)
