@@ -137,3 +137,17 @@ def test_schema_follows_feature_table():
     assert schema["resolution"] == {"type": "float32"}
     assert schema["sequence"] == {"type": "bytes"}
     assert "seq_length__shape" not in schema and schema["seq_length"] == {"type": "int32"}
+
+
+def test_layout_grows_for_a_sample_larger_than_estimated(features_dir, tmp_path, monkeypatch):
+    with np.load(features_dir / "2crb_A.npz") as z:
+        small = {k: z[k] for k in z.files}
+    small.update(msa=small["msa"][:50], deletion_matrix_int=small["deletion_matrix_int"][:50],
+                 msa_species_identifiers=small["msa_species_identifiers"][:50], num_alignments=np.full(97, 50))
+    np.savez(features_dir / "1abc_A.npz", **small)          # shard 0: fits a 1 MiB page; 2crb_A (shard 1) does not
+    monkeypatch.setattr(mr, "estimate_nbytes", lambda path: 0)
+    out = tmp_path / "train.mindrecord"
+    manifest = mr.convert(features_dir, out, num_shards=2, progress=False)
+    assert manifest["layout"]["page_size"] == 2 * mr.MIN_PAGE
+    back = mr.read_samples(out)                               # one MindDataset over both shards: same layout
+    assert back["1abc_A"]["msa"].shape == (50, 97) and back["2crb_A"]["msa"].shape == (868, 97)

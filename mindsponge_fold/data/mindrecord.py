@@ -250,8 +250,17 @@ def load_sample(name: str, path, allow_pickle=False, mmcif_dir=None) -> tuple[di
 
 # ----------------------------------------------------------------------------------------------- conversion
 
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+def out_prefix(out) -> Path:
+    """The ``--out`` path, given it or its manifest."""
+    text = str(out)
+    return Path(text[:-len(MANIFEST_SUFFIX)] if text.endswith(MANIFEST_SUFFIX) else text)
+
+
 def manifest_path(out) -> Path:
-    return Path(str(out) + ".manifest.json")
+    return Path(str(out_prefix(out)) + MANIFEST_SUFFIX)
 
 
 def shard_filename(out, index: int, num_shards: int) -> str:
@@ -296,15 +305,17 @@ def _remove_stale(out) -> None:
 
 
 MIN_PAGE, MAX_PAGE = 1 << 20, 1 << 28       # MindRecord page size limits used here (a record must fit one page)
-_HEADER_BYTES_PER_PAGE = 512                # shard header grows ~200 B per page; keep a margin
+MIN_HEADER = 1 << 18
+_HEADER_BYTES_PER_PAGE = 512                # the shard header grows ~200 B per page; keep a margin
 
 
-class _ResizeShard(Exception):
-    """A record or the header did not fit: rewrite the shard with larger pages / header."""
+class _Relayout(Exception):
+    """A record or a shard header did not fit the layout: every shard must be rewritten with a larger one (all
+    shards of a dataset must share page and header sizes, or MindDataset refuses to read them together)."""
 
-    def __init__(self, page_size, header_size):
-        super().__init__(page_size, header_size)
-        self.page_size, self.header_size = page_size, header_size
+    def __init__(self, layout: dict):
+        super().__init__(layout)
+        self.layout = layout
 
 
 def _pow2_at_least(n: float, low: int) -> int:
@@ -327,10 +338,29 @@ def estimate_nbytes(path) -> int:
         return 0
 
 
-def _write_shard_once(tmp_file: Path, samples, options, page_size, header_size, on_sample):
+def plan_layout(plan, sizes: dict) -> dict:
+    """Page size fitting the largest sample, header size fitting the largest shard's page count."""
+    page = _pow2_at_least(1.25 * max([sizes[n] for shard in plan for n, _ in shard] or [0]), MIN_PAGE)
+    pages = max(sum(sizes[n] for n, _ in shard) for shard in plan) * 2 / page + 64
+    return {"page_size": page, "header_size": _pow2_at_least(_HEADER_BYTES_PER_PAGE * pages, MIN_HEADER)}
+
+
+def _grown(layout: dict, **changes) -> dict:
+    return {k: max(v, changes.get(k, v)) for k, v in layout.items()}
+
+
+def _write_shard_file(tmp_file: Path, samples, options, layout, on_sample):
     from mindspore.mindrecord import FileWriter
 
     writer, entries, skipped = None, {}, {}
+
+    def guarded(call, *args):
+        try:
+            call(*args)
+        except Exception as e:  # noqa: BLE001 - MindRecord raises RuntimeError/MRMError subclasses
+            if "header is too big" in str(e):
+                raise _Relayout(_grown(layout, header_size=layout["header_size"] * 8)) from None
+            raise
     for name, path in samples:
         features, entry = load_sample(name, path, options["allow_pickle"], options["mmcif_dir"])
         limit = options["max_seq_length"]
@@ -339,61 +369,37 @@ def _write_shard_once(tmp_file: Path, samples, options, page_size, header_size, 
         else:
             row = encode_record(name, features, path)
             size = record_nbytes(row)
-            if size > 0.8 * page_size:
+            if size > 0.8 * layout["page_size"]:
                 if size > 0.8 * MAX_PAGE:
                     raise InputError(f"sample of {size / 2 ** 20:.0f} MiB exceeds MindRecord's page limit "
                                      f"({MAX_PAGE >> 20} MiB); reduce its MSA depth", path)
-                raise _ResizeShard(_pow2_at_least(1.25 * size, MIN_PAGE), header_size)
+                raise _Relayout(_grown(layout, page_size=_pow2_at_least(1.25 * size, MIN_PAGE)))
             if writer is None:
                 writer = FileWriter(str(tmp_file), shard_num=1, overwrite=True)
-                writer.set_page_size(page_size)
-                writer.set_header_size(header_size)
+                writer.set_page_size(layout["page_size"])
+                writer.set_header_size(layout["header_size"])
                 writer.add_schema(mindrecord_schema(), SCHEMA_NAME)
                 writer.add_index(list(INDEX_FIELDS))
-            try:
-                writer.write_raw_data([row])
-            except Exception as e:  # noqa: BLE001 - MindRecord raises RuntimeError/MRMError subclasses
-                if "header is too big" in str(e):
-                    raise _ResizeShard(page_size, header_size * 8) from None
-                raise
+            guarded(writer.write_raw_data, [row])
             entries[name] = entry
         on_sample()
     if writer is not None:
-        try:
-            writer.commit()
-        except Exception as e:  # noqa: BLE001
-            if "header is too big" in str(e):
-                raise _ResizeShard(page_size, header_size * 8) from None
-            raise
+        guarded(writer.commit)
     return writer is not None, entries, skipped
 
 
-def _write_shard(out: Path, index: int, num_shards: int, samples, options: dict, progress) -> dict:
-    """Write one shard to a temporary directory, then move it into place. Returns its manifest entry."""
+def _write_shard(out: Path, index: int, num_shards: int, samples, options: dict, layout: dict, progress) -> dict:
+    """Write one shard in a temporary directory, then move it into place. Returns its manifest entry."""
     fname = shard_filename(out, index, num_shards)
     final = out.parent / fname
     for ext in ("", ".db"):
         Path(str(final) + ext).unlink(missing_ok=True)
-    sizes = [estimate_nbytes(p) for _, p in samples] or [0]
-    page_size = _pow2_at_least(1.25 * max(sizes), MIN_PAGE)
-    header_size = _pow2_at_least(_HEADER_BYTES_PER_PAGE * (2 * sum(sizes) / page_size + 64), 1 << 18)
     tmpdir = out.parent / f".{out.name}.tmp-{index:05d}-{os.getpid()}"
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    tmpdir.mkdir(parents=True)
     try:
-        while True:
-            shutil.rmtree(tmpdir, ignore_errors=True)
-            tmpdir.mkdir(parents=True)
-            done = [0]
-
-            def on_sample():
-                done[0] += 1
-                progress.update(1)
-            try:
-                written, entries, skipped = _write_shard_once(tmpdir / fname, samples, options, page_size,
-                                                              header_size, on_sample)
-                break
-            except _ResizeShard as r:
-                page_size, header_size = r.page_size, r.header_size
-                progress.update(-done[0])
+        written, entries, skipped = _write_shard_file(tmpdir / fname, samples, options, layout,
+                                                      lambda: progress.update(1))
         if written:
             for ext in ("", ".db"):
                 os.replace(tmpdir / (fname + ext), Path(str(final) + ext))
@@ -401,7 +407,7 @@ def _write_shard(out: Path, index: int, num_shards: int, samples, options: dict,
         shutil.rmtree(tmpdir, ignore_errors=True)
     entries = {n: dict(e, shard=index) for n, e in entries.items()}
     return {"file": fname if written else None, "status": "done", "num_samples": len(entries),
-            "samples": sorted(entries), "skipped": skipped, "entries": entries, "page_size": page_size}
+            "samples": sorted(entries), "skipped": skipped, "entries": entries}
 
 
 def convert(features_dir, out, num_shards: int = 1, mmcif_dir=None, allow_pickle: bool = False,
@@ -418,42 +424,52 @@ def convert(features_dir, out, num_shards: int = 1, mmcif_dir=None, allow_pickle
         for _, path in inputs:
             if _is_pickle(path):
                 load_feature_file(path, allow_pickle=False)      # raises the one-line error
-    out.parent.mkdir(parents=True, exist_ok=True)
     manifest = load_manifest(out)
     if manifest and manifest["num_shards"] != num_shards:
         raise InputError(f"an earlier conversion used {manifest['num_shards']} shards; use --shards "
                          f"{manifest['num_shards']} or delete {manifest_path(out).name} and its shards",
                          manifest_path(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
     options = {"mmcif_dir": None if mmcif_dir is None else str(mmcif_dir), "allow_pickle": bool(allow_pickle),
                "max_seq_length": max_seq_length}
     hashes = {name: sha256_file(path) for name, path in inputs}
     plan = [inputs[k::num_shards] for k in range(num_shards)]
-    prints = [_fingerprint(plan[k], hashes, options) for k in range(num_shards)]
+    layout = plan_layout(plan, {name: estimate_nbytes(path) for name, path in inputs})
     if manifest is None:
-        manifest = {"format": FORMAT, "num_shards": num_shards, "schema": SCHEMA_NAME,
+        manifest = {"format": FORMAT, "num_shards": num_shards, "schema": SCHEMA_NAME, "layout": layout,
                     "shards": [{"status": "pending", "file": None} for _ in range(num_shards)], "samples": {}}
+    layout = _grown(manifest.get("layout", layout), **layout)     # keep an earlier (larger) layout on resume
     _remove_stale(out)
-    todo = [k for k in range(num_shards) if not _shard_done(manifest, k, prints[k], out)]
-    with tqdm(total=sum(len(plan[k]) for k in todo), disable=not progress, unit="sample",
-              desc=f"make-mindrecord {out.name}") as bar:
-        for k in todo:
-            manifest["shards"][k] = {"status": "pending", "file": None}
-            entry = _write_shard(out, k, num_shards, plan[k], options, bar)
-            entry["fingerprint"] = prints[k]
-            entries = entry.pop("entries")
-            manifest["shards"][k] = entry
-            manifest["samples"] = {n: e for n, e in manifest["samples"].items() if e.get("shard") != k}
-            manifest["samples"].update(entries)
-            manifest["samples"] = dict(sorted(manifest["samples"].items()))
-            write_json(manifest_path(out), manifest, indent=1)
-    return manifest
+    while True:
+        manifest["layout"] = layout
+        prints = [_fingerprint(plan[k], hashes, dict(options, **layout)) for k in range(num_shards)]
+        todo = [k for k in range(num_shards) if not _shard_done(manifest, k, prints[k], out)]
+        try:
+            with tqdm(total=sum(len(plan[k]) for k in todo), disable=not progress, unit="sample",
+                      desc=f"make-mindrecord {out.name}") as bar:
+                for k in todo:
+                    _record_shard(out, manifest, k, prints[k],
+                                  _write_shard(out, k, num_shards, plan[k], options, layout, bar))
+            return manifest
+        except _Relayout as r:       # a sample did not fit: rewrite everything with the larger layout
+            layout = r.layout
+
+
+def _record_shard(out, manifest: dict, index: int, fingerprint: str, entry: dict) -> None:
+    """Mark shard ``index`` done in the manifest (written atomically)."""
+    entries = entry.pop("entries")
+    manifest["shards"][index] = dict(entry, fingerprint=fingerprint)
+    samples = {n: e for n, e in manifest["samples"].items() if e.get("shard") != index}
+    samples.update(entries)
+    manifest["samples"] = dict(sorted(samples.items()))
+    write_json(manifest_path(out), manifest, indent=1)
 
 
 # ----------------------------------------------------------------------------------------------- reading back
 
 def dataset_files(out) -> list[str]:
     """The shard files of a finished conversion (``out`` = the ``--out`` path or its manifest)."""
-    out = Path(str(out)[:-len(".manifest.json")] if str(out).endswith(".manifest.json") else out)
+    out = out_prefix(out)
     manifest = load_manifest(out)
     if manifest is None:
         raise InputError("no manifest (run make-mindrecord first)", manifest_path(out))
@@ -469,9 +485,8 @@ def read_samples(out) -> dict:
     import mindspore.dataset as ds
 
     samples = {}
-    for path in dataset_files(out):
-        data = ds.MindDataset(path, columns_list=record_columns(), shuffle=False)
-        for row in data.create_dict_iterator(output_numpy=True, num_epochs=1):
-            name, features = decode_record(row)
-            samples[name] = features
+    data = ds.MindDataset(dataset_files(out), columns_list=record_columns(), shuffle=False)
+    for row in data.create_dict_iterator(output_numpy=True, num_epochs=1):
+        name, features = decode_record(row)
+        samples[name] = features
     return samples

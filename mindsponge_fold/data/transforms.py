@@ -34,6 +34,15 @@ RAW_ALIASES = {"template_all_atom_mask": "template_all_atom_masks"}
 REQUIRED_RAW = ("aatype", "residue_index", "msa", "deletion_matrix_int")
 LABEL_FEATURES = ("all_atom_positions", "all_atom_mask")
 
+# Model inputs the pipeline makes (names of feature_shapes.INPUT_FEATURES); see output_feature_names.
+BASE_INPUTS = ("aatype", "residue_index", "seq_length", "seq_mask", "target_feat", "msa_feat", "msa_mask",
+               "msa_row_mask", "bert_mask", "true_msa", "atom14_atom_exists", "residx_atom14_to_atom37",
+               "residx_atom37_to_atom14", "atom37_atom_exists", "is_distillation", "random_crop_to_size_seed")
+TEMPLATE_INPUTS = ("template_aatype", "template_all_atom_masks", "template_all_atom_positions", "template_mask",
+                   "template_pseudo_beta", "template_pseudo_beta_mask", "template_sum_probs")
+EXTRA_MSA_INPUTS = ("extra_msa", "extra_msa_mask", "extra_msa_row_mask", "extra_has_deletion",
+                    "extra_deletion_value")
+
 
 @dataclass(frozen=True)
 class PipelineSettings:
@@ -78,6 +87,12 @@ def settings_from_config(cfg, mode: str = "eval") -> PipelineSettings:
         subsample_templates=m.subsample_templates, msa_cluster_features=common.msa_cluster_features,
         masked_msa=(mm.profile_prob, mm.same_prob, mm.uniform_prob), replace_fraction=m.masked_msa_replace_fraction,
         crop_size=crop_size, spatial_crop_prob=spatial, block_delete=block_delete, fape_clamp_prob=clamp)
+
+
+def output_feature_names(s: PipelineSettings) -> tuple:
+    """Names of the arrays :func:`process_features` returns under settings ``s`` (in a fixed order)."""
+    names = BASE_INPUTS + (TEMPLATE_INPUTS if s.use_templates else ()) + (EXTRA_MSA_INPUTS if s.max_extra_msa else ())
+    return names + (tuple(fs.TARGET_FEATURES) if s.mode == "train" else ())
 
 
 # ----------------------------------------------------------------------------------------------- raw features
@@ -210,7 +225,8 @@ def finalize(features: dict, keep: np.ndarray | None, sizes: dict) -> dict:
     return {k: np.asarray(v).astype(fs.PROCESSED_FEATURES[k].dtype, copy=False) for k, v in out.items()}
 
 
-def make_batch(f: dict, s: PipelineSettings, rng: FeatureRNG, keep: np.ndarray | None, sizes: dict) -> dict:
+def make_batch(f: dict, s: PipelineSettings, rng: FeatureRNG, keep: np.ndarray | None, sizes: dict,
+               names: tuple) -> dict:
     """Per-batch stage: one recycling iteration's (or ensemble member's) model inputs from the prepared sample."""
     b = dict(f)
     tm.sample_msa(b, s.max_msa_clusters, rng, keep_extra=True)
@@ -224,7 +240,7 @@ def make_batch(f: dict, s: PipelineSettings, rng: FeatureRNG, keep: np.ndarray |
     else:
         tm.delete_extra_msa(b)
     tm.make_msa_feat(b)
-    return finalize({k: v for k, v in b.items() if k in fs.INPUT_FEATURES}, keep, sizes)
+    return finalize({k: b[k] for k in names if k in b}, keep, sizes)
 
 
 def process_features(raw: dict, cfg, mode: str = "eval", rng: FeatureRNG | None = None, num_res: int | None = None,
@@ -235,19 +251,25 @@ def process_features(raw: dict, cfg, mode: str = "eval", rng: FeatureRNG | None 
     inference). Every array has a leading batch axis of length ``num_batches`` (recycling iterations x ensemble);
     training targets are repeated along it so each batch slice is a complete example.
     """
-    s = settings_from_config(cfg, mode)
+    return run_pipeline(raw, settings_from_config(cfg, mode), rng, num_res, source)
+
+
+def run_pipeline(raw: dict, s: PipelineSettings, rng: FeatureRNG | None = None, num_res: int | None = None,
+                 source=None) -> dict:
+    """:func:`process_features` with settings already read from the config."""
     rng = rng if rng is not None else NumpyRNG(0)
     f, targets, keep = prepare_sample(raw, s, rng, source)
     kept = int(f["seq_length"]) if keep is None else len(keep)
     if num_res is None:
-        num_res = s.crop_size if (mode == "train" and s.crop_size) else kept
+        num_res = s.crop_size if (s.mode == "train" and s.crop_size) else kept
     if num_res < kept:
         raise InputError(f"cannot pad {kept} residues down to num_res={num_res}", source)
     sizes = pad_sizes(s, num_res)
-    batches = [make_batch(f, s, rng.for_batch(i), keep, sizes) for i in range(s.num_batches)]
+    names = output_feature_names(s)
+    batches = [make_batch(f, s, rng.for_batch(i), keep, sizes, names) for i in range(s.num_batches)]
     batches = batches * s.repeat_batches
     out = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
     if targets:
         cropped = finalize(targets, keep, sizes)
         out.update({k: np.broadcast_to(v, (len(batches),) + v.shape).copy() for k, v in cropped.items()})
-    return out
+    return {k: out[k] for k in names}
