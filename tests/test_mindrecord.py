@@ -12,7 +12,6 @@ from helpers import REPO_ROOT, reference_path, shared_path
 
 from mindsponge_fold import cli
 from mindsponge_fold.data import mindrecord as mr
-from mindsponge_fold.data.transforms import canonical_raw_features
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:

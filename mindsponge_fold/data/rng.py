@@ -99,6 +99,9 @@ class TraceRNG(FeatureRNG):
 
     @classmethod
     def from_file(cls, path, fallback: FeatureRNG | None = None) -> "TraceRNG":
+        """Load ``rng_trace.npz``. Draws it does not record (the reference's ``random_crop_to_size_seed``, training
+        draws) come from ``fallback``, by default ``NumpyRNG(0)``."""
+        fallback = NumpyRNG(0) if fallback is None else fallback
         try:
             with np.load(path) as z:
                 arrays = {k: z[k] for k in z.files}

@@ -16,7 +16,6 @@ from mindsponge_fold.common import residue_constants as rc
 MSA_FEATURE_NAMES = ("msa", "deletion_matrix", "msa_mask", "msa_row_mask", "bert_mask", "true_msa")
 
 NUM_MSA_CLASSES = 23          # 20 amino acids, X, gap, BERT mask token
-MASK_TOKEN = 22
 _CLUSTER_CHUNK_ELEMS = 1 << 22  # extra rows x residues x 21 per one-hot chunk in nearest_neighbor_clusters
 
 
