@@ -76,6 +76,10 @@ INPUT_FEATURES = {
     "template_pseudo_beta": _f([N_TEMPL, N_RES, 3], "float32", "input"),
     "template_pseudo_beta_mask": _f([N_TEMPL, N_RES], "float32", "input"),
     "template_sum_probs": _f([N_TEMPL, 1], "float32", "input"),
+    # derived on the host from the template atoms (mindsponge_fold.model.host_features.add_derived_features)
+    "template_torsion_angles_sin_cos": _f([N_TEMPL, N_RES, 7, 2], "float32", "input", "pre-omega, phi, psi, chi1-4"),
+    "template_alt_torsion_angles_sin_cos": _f([N_TEMPL, N_RES, 7, 2], "float32", "input", "pi-periodic chis + pi"),
+    "template_torsion_angles_mask": _f([N_TEMPL, N_RES, 7], "float32", "input"),
     "atom14_atom_exists": _f([N_RES, 14], "float32", "input"),
     "residx_atom14_to_atom37": _f([N_RES, 14], "int32", "input"),
     "residx_atom37_to_atom14": _f([N_RES, 37], "int32", "input"),
@@ -119,6 +123,7 @@ MODEL_INPUTS = (
     "extra_msa", "extra_msa_mask", "extra_has_deletion", "extra_deletion_value",
     "template_aatype", "template_all_atom_masks", "template_all_atom_positions", "template_mask",
     "template_pseudo_beta", "template_pseudo_beta_mask",
+    "template_torsion_angles_sin_cos", "template_alt_torsion_angles_sin_cos", "template_torsion_angles_mask",
     "atom14_atom_exists", "residx_atom14_to_atom37", "residx_atom37_to_atom14", "atom37_atom_exists",
 )
 
