@@ -1,0 +1,191 @@
+"""Template embedding (Jumper et al. 2021, Suppl. Alg. 2 lines 7-13, Alg. 16 TemplatePairStack, Alg. 17
+TemplatePointwiseAttention) and the template torsion-angle rows appended to the MSA (Alg. 2 lines 7-8).
+
+Cells are named after AlphaFold's modules: ``template_embedding`` -> ``single_template_embedding`` ->
+(``embedding2d``, ``template_pair_stack`` -> ``layer_stack`` -> ``triangle_attention_starting_node``, ...,
+``output_layer_norm``) and ``template_embedding.attention``. The template torsion angles are computed on the host
+(:mod:`mindsponge_fold.model.host_features`) and arrive as features.
+"""
+from __future__ import annotations
+
+import mindspore as ms
+from mindspore import Tensor, ops
+
+from mindsponge_fold.common import residue_constants as rc
+from mindsponge_fold.model.embedders import dgram_from_positions
+from mindsponge_fold.model.evoformer import TriangleAttention, TriangleMultiplication, Transition
+from mindsponge_fold.model.primitives import (Attention, LayerNorm, Linear, Module, SharedDropout,
+                                              dropout_broadcast_dim)
+
+N_ATOM, CA_ATOM, C_ATOM = rc.atom_order["N"], rc.atom_order["CA"], rc.atom_order["C"]
+TEMPLATE_AATYPE_CLASSES = 22     # 20 amino acids + X + gap
+NUM_TORSIONS = 7
+
+
+def _one_hot(indices, depth):
+    return ops.one_hot(indices.astype(ms.int32), depth, Tensor(1.0, ms.float32), Tensor(0.0, ms.float32))
+
+
+def _normalize(v, eps=1e-20):
+    return v * ops.rsqrt(eps + ops.sum(v * v, -1, keepdim=True))
+
+
+def backbone_unit_vectors(positions, backbone_mask_2d):
+    """Unit vector from residue i to residue j's C-alpha in i's backbone frame, [N, N, 3] (zero where masked).
+
+    The frame is the one of Suppl. Alg. 21: x along CA->C, N in the xy plane (y > 0), right-handed."""
+    ca = positions[:, CA_ATOM]
+    e0 = _normalize(positions[:, C_ATOM] - ca)
+    v1 = positions[:, N_ATOM] - ca
+    e1 = _normalize(v1 - ops.sum(v1 * e0, -1, keepdim=True) * e0)
+    e2 = ops.concat([e0[:, 1:2] * e1[:, 2:3] - e0[:, 2:3] * e1[:, 1:2],
+                     e0[:, 2:3] * e1[:, 0:1] - e0[:, 0:1] * e1[:, 2:3],
+                     e0[:, 0:1] * e1[:, 1:2] - e0[:, 1:2] * e1[:, 0:1]], -1)
+    rot = ops.stack([e0, e1, e2], 1)                                         # [N, 3 (axis), 3 (xyz)]
+    d = ca[None, :, :] - ca[:, None, :]                                      # [i, j, xyz]
+    local = ops.sum(rot[:, None, :, :] * d[:, :, None, :], -1)        # [i, j, axis]
+    inv_dist = ops.rsqrt(1e-6 + ops.sum(local * local, -1, keepdim=True)) * backbone_mask_2d[..., None]
+    return local * inv_dist
+
+
+class TemplatePairBlock(Module):
+    """One block of Suppl. Alg. 16 (stacked weights): triangle attention (start, end), triangle multiplication
+    (outgoing, incoming), pair transition, each a residual update with shared dropout."""
+
+    def __init__(self, ctx, config, channels, stack=()):
+        super().__init__(ctx, stack)
+        self.triangle_attention_starting_node = TriangleAttention(ctx, config.triangle_attention_starting_node,
+                                                                  channels, stack)
+        self.triangle_attention_ending_node = TriangleAttention(ctx, config.triangle_attention_ending_node,
+                                                                channels, stack)
+        self.triangle_multiplication_outgoing = TriangleMultiplication(ctx, config.triangle_multiplication_outgoing,
+                                                                       channels, stack)
+        self.triangle_multiplication_incoming = TriangleMultiplication(ctx, config.triangle_multiplication_incoming,
+                                                                       channels, stack)
+        self.pair_transition = Transition(ctx, config.pair_transition, channels, stack)
+
+        def drop(name):
+            return SharedDropout(ctx, config[name].dropout_rate, dropout_broadcast_dim(config[name]))
+
+        self.drop_tri_start = drop("triangle_attention_starting_node")
+        self.drop_tri_end = drop("triangle_attention_ending_node")
+        self.drop_tri_out = drop("triangle_multiplication_outgoing")
+        self.drop_tri_in = drop("triangle_multiplication_incoming")
+        self.drop_transition = drop("pair_transition")
+
+    def construct(self, act, mask, idx=None):
+        act = act + self.drop_tri_start(self.triangle_attention_starting_node(act, mask, idx))
+        act = act + self.drop_tri_end(self.triangle_attention_ending_node(act, mask, idx))
+        act = act + self.drop_tri_out(self.triangle_multiplication_outgoing(act, mask, idx))
+        act = act + self.drop_tri_in(self.triangle_multiplication_incoming(act, mask, idx))
+        return act + self.drop_transition(self.pair_transition(act, mask, idx))
+
+
+class TemplatePairStack(Module):
+    """Suppl. Alg. 16: ``num_block`` TemplatePairBlocks (weights stacked in ``layer_stack``), graph-mode loop."""
+
+    def __init__(self, ctx, config, channels, use_remat=False):
+        super().__init__(ctx)
+        self.num_block = int(config.num_block)
+        self.layer_stack = TemplatePairBlock(ctx, config, channels, stack=(self.num_block,))
+        if use_remat:
+            self.layer_stack.recompute()
+
+    def construct(self, act, mask):
+        i = Tensor(0, ms.int32)
+        while i < self.num_block:
+            act = self.layer_stack(act, mask, i)
+            i = i + 1
+        return act
+
+
+class SingleTemplateEmbedding(Module):
+    """Pair features of one template (Alg. 2 line 9: distogram, masks, residue types, optional unit vectors),
+    embedded and refined by the template pair stack (line 11)."""
+
+    def __init__(self, ctx, config, use_remat=False):
+        super().__init__(ctx)
+        channels = int(config.template_pair_stack.triangle_attention_ending_node.value_dim)
+        dg = config.dgram_features
+        self.dgram = (int(dg.num_bins), float(dg.min_bin), float(dg.max_bin))
+        self.use_unit_vector = bool(config.use_template_unit_vector)
+        num_features = self.dgram[0] + 1 + 2 * TEMPLATE_AATYPE_CLASSES + 3 + 1
+        self.embedding2d = Linear(ctx, num_features, channels, initializer="relu")
+        self.template_pair_stack = TemplatePairStack(ctx, config.template_pair_stack, channels, use_remat)
+        self.output_layer_norm = LayerNorm(ctx, channels)
+
+    def construct(self, aatype, positions, atom_mask, pseudo_beta, pseudo_beta_mask, mask_2d):
+        n = aatype.shape[0]
+        num_bins, min_bin, max_bin = self.dgram
+        pb_mask_2d = pseudo_beta_mask[:, None] * pseudo_beta_mask[None, :]
+        dgram = dgram_from_positions(pseudo_beta, num_bins, min_bin, max_bin)
+        aa = _one_hot(aatype, TEMPLATE_AATYPE_CLASSES)
+        aa_j = ops.broadcast_to(aa[None, :, :], (n, n, TEMPLATE_AATYPE_CLASSES))
+        aa_i = ops.broadcast_to(aa[:, None, :], (n, n, TEMPLATE_AATYPE_CLASSES))
+        backbone = atom_mask[:, N_ATOM] * atom_mask[:, CA_ATOM] * atom_mask[:, C_ATOM]
+        bb_mask_2d = backbone[:, None] * backbone[None, :]
+        if self.use_unit_vector:
+            unit = backbone_unit_vectors(positions, bb_mask_2d)
+        else:
+            unit = ops.zeros((n, n, 3), ms.float32)
+        act = ops.concat([dgram, pb_mask_2d[..., None], aa_j, aa_i, unit, bb_mask_2d[..., None]], -1)
+        act = act * bb_mask_2d[..., None]
+        act = self.embedding2d(act)
+        act = self.template_pair_stack(act, mask_2d)
+        return self.output_layer_norm(act)
+
+
+class TemplateEmbedding(Module):
+    """Alg. 2 lines 9-13 with Alg. 17 (TemplatePointwiseAttention): every template embedded by the same
+    SingleTemplateEmbedding (one at a time, in a graph-mode loop), then attended to from each query pair entry.
+    Returns the update of the pair representation [N_res, N_res, c_z] (zero when no template exists)."""
+
+    def __init__(self, ctx, config, pair_channel, use_remat=False):
+        super().__init__(ctx)
+        self.num_templates = int(config.max_templates)
+        self.channels = int(config.template_pair_stack.triangle_attention_ending_node.value_dim)
+        self.single_template_embedding = SingleTemplateEmbedding(ctx, config, use_remat)
+        att = config.attention
+        self.attention = Attention(ctx, pair_channel, self.channels, att.num_head, pair_channel,
+                                   key_dim=att.key_dim, value_dim=att.value_dim, gating=att.gating)
+
+    def construct(self, query_embedding, template_mask, aatype, positions, atom_mask, pseudo_beta, pseudo_beta_mask,
+                  mask_2d):
+        n, _, c_z = query_embedding.shape
+        num_t = template_mask.shape[0]
+        c_t = self.channels
+        stacked = ops.zeros((n, n, num_t, c_t), query_embedding.dtype)
+        t = Tensor(0, ms.int32)
+        while t < num_t:
+            emb = self.single_template_embedding(ops.gather(aatype, t, 0), ops.gather(positions, t, 0),
+                                                 ops.gather(atom_mask, t, 0), ops.gather(pseudo_beta, t, 0),
+                                                 ops.gather(pseudo_beta_mask, t, 0), mask_2d)
+            select = _one_hot(t, num_t).astype(stacked.dtype).reshape(1, 1, num_t, 1)
+            stacked = stacked + select * emb[:, :, None, :].astype(stacked.dtype)
+            t = t + 1
+        out = self.attention(query_embedding.reshape(n * n, 1, c_z), stacked.reshape(n * n, num_t, c_t),
+                             template_mask.reshape(1, num_t))
+        any_template = (template_mask.sum() > 0).astype(out.dtype)
+        return out.reshape(n, n, c_z) * any_template
+
+
+class TemplateTorsionEmbedder:
+    """Mixin of the trunk: MSA rows from the templates' residue types and torsion angles (Alg. 2 lines 7-8).
+
+    Creates the trunk's ``template_single_embedding`` and ``template_projection``."""
+
+    def _init_template_torsion_embedder(self, ctx, c):
+        num_features = TEMPLATE_AATYPE_CLASSES + 4 * NUM_TORSIONS + NUM_TORSIONS        # 57
+        self.template_single_embedding = Linear(ctx, num_features, c.msa_channel, initializer="relu")
+        self.template_projection = Linear(ctx, c.msa_channel, c.msa_channel, initializer="relu")
+
+    def embed_template_rows(self, aatype, sin_cos, alt_sin_cos, torsion_mask):
+        """aatype [T, N], (alt_)sin_cos [T, N, 7, 2], torsion_mask [T, N, 7] -> rows [T, N, c_m], row mask [T, N]
+        (the psi-angle mask, as AlphaFold)."""
+        num_t, n = aatype.shape
+        feats = ops.concat([_one_hot(aatype, TEMPLATE_AATYPE_CLASSES),
+                            sin_cos.reshape(num_t, n, 2 * NUM_TORSIONS).astype(ms.float32),
+                            alt_sin_cos.reshape(num_t, n, 2 * NUM_TORSIONS).astype(ms.float32),
+                            torsion_mask.astype(ms.float32)], -1)
+        rows = self.template_projection(ops.relu(self.template_single_embedding(feats)))
+        return rows, torsion_mask[:, :, 2]
