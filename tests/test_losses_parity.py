@@ -74,12 +74,17 @@ def graph_mode():
 
 
 @pytest.fixture(scope="module")
-def results(graph_mode):
-    """One compiled loss Cell (model_1_ptm heads), evaluated on the three reference cases."""
-    cell = AlphaFoldLoss(load_config("model_1_ptm"))
+def loss_cell(graph_mode):
+    """The loss Cell with model_1_ptm's heads (compiled once for the fixture's shapes)."""
+    return AlphaFoldLoss(load_config("model_1_ptm"))
+
+
+@pytest.fixture(scope="module")
+def results(loss_cell):
+    """(total, terms, expected) of the three reference cases."""
     out = {}
     for case, (expected_file, index, _) in CASES.items():
-        out[case] = _run(cell, _predictions(case), _batch(index)) + (_load(expected_file),)
+        out[case] = _run(loss_cell, _predictions(case), _batch(index)) + (_load(expected_file),)
     return out
 
 
@@ -161,6 +166,37 @@ def test_pae_loss_on_model_outputs(results, case):
     assert _rel(terms[PAE], expected[PAE]) < (1e-5 if case == "near_native" else 2e-3)
 
 
+def test_violations_match_numpy_twin(loss_cell):
+    """The differentiable violations agree with mindsponge_fold.common.violations (numpy) on a noisier structure
+    with a chain break (residue_index jump), which exercises the gap masks and the within-residue bounds."""
+    violations_np = pytest.importorskip("mindsponge_fold.common.violations")
+    preds = _predictions("near_native")
+    rng = np.random.default_rng(3)
+    preds[SM + "final_atom14_positions"] = (preds[SM + "final_atom14_positions"]
+                                           + rng.normal(0, 0.3, (97, 14, 3))).astype(np.float32)
+    batch = _batch(1)
+    residue_index = batch["residue_index"].asnumpy().copy()
+    residue_index[50:] += 7
+    batch["residue_index"] = Tensor(residue_index)
+    _, terms = _run(loss_cell, preds, batch)
+    aatype, exists = batch["aatype"].asnumpy(), batch["atom14_atom_exists"].asnumpy()
+    ref = violations_np.find_structural_violations(aatype, residue_index, exists, preds[SM + "final_atom14_positions"])
+    flat = violations_np.flatten(ref)
+    assert len(flat) == 11
+    assert flat["within_residues/per_atom_violations"].sum() > 0
+    for k, v in flat.items():
+        if k.endswith("mask") or k.endswith("violations"):
+            np.testing.assert_array_equal(terms[SM + "violations/" + k], v, err_msg=k)
+        else:
+            assert _rel(terms[SM + "violations/" + k], v) < 1e-5, k
+    assert _rel(terms["loss/structure_module/structural_violation"],
+                violations_np.structural_violation_loss(ref, exists)) < 1e-5
+    metrics = violations_np.compute_violation_metrics(residue_index, exists, batch["seq_mask"].asnumpy(),
+                                                      preds[SM + "final_atom14_positions"], ref)
+    for k, v in metrics.items():
+        assert _rel(terms["loss/structure_module/metrics/" + k], v) < 1e-6, k
+
+
 def _pad_residues(arrays, n_res, pad):
     """Zero-pad every axis of length n_res by ``pad`` entries (what batching to a fixed crop size does)."""
     out = {}
@@ -170,12 +206,12 @@ def _pad_residues(arrays, n_res, pad):
     return out
 
 
-def test_padding_does_not_change_losses(results):
+def test_padding_does_not_change_losses(loss_cell, results):
     """Padding N_res with masked-out residues (fixed-size training batches) leaves every loss term unchanged."""
     _, reference_terms, _ = results["near_native"]
     batch = _pad_residues({k: v.asnumpy() for k, v in _batch(1).items()}, 97, 15)
     preds = _pad_residues(_predictions("near_native"), 97, 15)
-    total, terms = _run(AlphaFoldLoss(load_config("model_1_ptm")), preds, {k: Tensor(v) for k, v in batch.items()})
+    total, terms = _run(loss_cell, preds, {k: Tensor(v) for k, v in batch.items()})
     for k, v in reference_terms.items():
         if k.endswith("connections_per_residue_loss_sum"):
             continue    # unmasked in AlphaFold too: the last residue also gets the bond to the padding (not a loss)
