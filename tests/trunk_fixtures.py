@@ -63,10 +63,6 @@ def tolerance(name: str) -> dict:
     return {"max_rel": t["max_abs_over_max_ref"], "rms_rel": t["rms_over_rms_ref"]}
 
 
-def graph_mode():
-    ms.set_context(mode=ms.GRAPH_MODE)
-
-
 def randomize(cell, rng, scale=0.3):
     """Random non-trivial parameters (zero-initialised layers too); LayerNorm scales around 1. Returns
     {relative path: numpy array}."""

@@ -6,6 +6,7 @@ Used as attribute ``evoformer`` of AlphaFoldIteration, so parameter paths are Al
 """
 from __future__ import annotations
 
+import mindspore as ms
 from mindspore import nn, ops
 
 from mindsponge_fold.model.embedders import ExtraMsaEmbedder, InputEmbedder, RecyclingEmbedder
@@ -26,7 +27,10 @@ class EmbeddingsAndEvoformer(nn.Cell, InputEmbedder, RecyclingEmbedder, ExtraMsa
     """Embeds one recycling iteration's features and runs the extra-MSA stack and the Evoformer.
 
     ``construct(batch, prev_pos, prev_msa_first_row, prev_pair)`` -> dict with 'single' [N, c_s], 'pair'
-    [N, N, c_z], 'msa' [N_seq, N, c_m] (cluster rows only) and 'msa_first_row' [N, c_m].
+    [N, N, c_z], 'msa' [N_seq, N, c_m] (cluster rows only) and 'msa_first_row' [N, c_m], all float32.
+    ``batch``: Tensors keyed by AlphaFold feature names (:meth:`required_features`), incl. the host-derived template
+    torsion features. A top-level graph input dict must be wrapped in ``mindspore.mutable`` (otherwise graph mode
+    treats its tensors as constants: a recompile for every new batch).
     """
 
     def __init__(self, model_config, ctx: ModelContext):
@@ -84,9 +88,10 @@ class EmbeddingsAndEvoformer(nn.Cell, InputEmbedder, RecyclingEmbedder, ExtraMsa
 
         num_seq = batch["msa_feat"].shape[0]
         first_row = msa[0]
+        # float32 outputs whatever the compute dtype (AlphaFold's bfloat16_output=False)
         return {
-            "single": self.single_activations(first_row),
-            "pair": pair,
-            "msa": msa[:num_seq],
-            "msa_first_row": first_row,
+            "single": self.single_activations(first_row).astype(ms.float32),
+            "pair": pair.astype(ms.float32),
+            "msa": msa[:num_seq].astype(ms.float32),
+            "msa_first_row": first_row.astype(ms.float32),
         }
