@@ -129,3 +129,169 @@ def test_b_factor_overwrite_per_residue():
         assert {a.get_bfactor() for a in residue} == {per_residue[key]}
     with pytest.raises(ValueError, match="does not have"):
         utils.overwrite_b_factors(fixed, {k: v for k, v in per_residue.items() if k[1] != 3})
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The whole pipeline (relax_protein) and the CLI
+# ------------------------------------------------------------------------------------------------------------------
+def _protein(name, index=None):
+    from mindsponge_fold.common import protein
+
+    prot = protein.from_pdb_string(_relax_file(name))
+    return prot if index is None else prot.select(index)
+
+
+def _check_relaxed(prot, relaxed_pdb, debug, max_rmsd):
+    """What every relaxed model must satisfy, whatever the input."""
+    from mindsponge_fold.common import protein, residue_constants as rc
+
+    assert debug["violations_before"] > 0
+    assert debug["violations_after"] == 0 and set(debug["violation_counts_after"].values()) == {0}
+    assert debug["final_energy"] < debug["initial_energy"]
+    assert 0.0 < debug["heavy_atom_rmsd_to_input"] < max_rmsd
+    assert debug["heavy_atoms_compared"] == int(prot.atom_mask.sum())
+    out = protein.from_pdb_string(relaxed_pdb)
+    np.testing.assert_array_equal(out.aatype, prot.aatype)
+    np.testing.assert_array_equal(out.residue_index, prot.residue_index)
+    no_oxt = np.arange(rc.atom_type_num) != rc.atom_order["OXT"]
+    np.testing.assert_array_equal(out.atom_mask[:, no_oxt], prot.atom_mask[:, no_oxt])
+    ca = rc.atom_order["CA"]
+    np.testing.assert_allclose(out.b_factors, np.broadcast_to(prot.b_factors[:, ca:ca + 1], out.b_factors.shape)
+                               * (out.atom_mask > 0), atol=0.006)
+    assert any(a.element == "H" for a in utils.parse_structure(relaxed_pdb).get_atoms())
+
+
+def test_relax_removes_violations_across_a_chain_gap():
+    """with_violations.pdb residues 11-30 and 41-66: clashes and a bad peptide bond; the gap must stay open."""
+    from mindsponge_fold.relax.relax import relax_protein
+
+    prot = _protein("with_violations.pdb", np.r_[10:30, 40:66])
+    relaxed, debug = relax_protein(prot)
+    _check_relaxed(prot, relaxed, debug, max_rmsd=0.75)
+    assert debug["violation_counts_before"]["between_residue_clash"] > 0
+    assert debug["alterations"]["chain_breaks"] == [("A", 41)]
+    coords = utils.heavy_atom_coordinates(relaxed)
+    assert np.linalg.norm(coords[("A", 30, "", "C")] - coords[("A", 41, "", "N")]) > 5.0  # not pulled shut
+
+
+def test_relax_casp14_model_bond_violations():
+    from mindsponge_fold.relax.relax import relax_protein
+
+    prot = _protein("with_violations_casp14.pdb", slice(35, 62))
+    relaxed, debug = relax_protein(prot, {"max_outer_iterations": 1, "platform": "CPU"})
+    _check_relaxed(prot, relaxed, debug, max_rmsd=0.75)
+    assert debug["violation_counts_before"]["between_residue_bond"] > 0
+    assert debug["outer_iterations"] == 1 and debug["platform"] == "CPU"
+
+
+def test_relax_keeps_disulfides():
+    from mindsponge_fold.relax.relax import relax_protein
+
+    prot = _protein("multiple_disulfides_target.pdb", slice(0, 60))
+    relaxed, debug = relax_protein(prot, {"max_outer_iterations": 1})
+    _check_relaxed(prot, relaxed, debug, max_rmsd=0.75)
+    before, after = _cysteines(_relax_file("multiple_disulfides_target.pdb")), _cysteines(relaxed)
+    bonded = [(i, j) for i in after for j in after if i < j and np.linalg.norm(before[i][0] - before[j][0]) < 3.0]
+    assert len(bonded) == 5
+    for i, j in bonded:
+        assert 1.9 < np.linalg.norm(after[i][0] - after[j][0]) < 2.2  # Amber's S-S bond, 2.038 A
+        assert not after[i][1] and not after[j][1]  # CYX: no thiol hydrogen
+    free = set(after) - {k for pair in bonded for k in pair}
+    assert free and all(after[k][1] for k in free)  # free cysteines are protonated
+
+
+def _cysteines(pdb_str):
+    """{residue number: (SG position, has HG)} of the CYS residues."""
+    model = next(iter(utils.parse_structure(pdb_str)))
+    return {r.get_id()[1]: (r["SG"].get_coord(), "HG" in r) for r in model.get_residues() if r.get_resname() == "CYS"}
+
+
+def test_outer_loop_unrestrains_violating_residues(monkeypatch):
+    """Violation-driven rounds: flagged residues are excluded from the restraints from the next round on, and the
+    loop stops at the first round without violations or after max_outer_iterations."""
+    from mindsponge_fold.relax import relax
+
+    prot = _protein("model_output.pdb")
+    calls, script = [], []
+
+    def fake_minimize(pdb_str, **kwargs):
+        calls.append(kwargs["exclude_residues"])
+        pos = np.zeros((3, 3))
+        return {"einit": 10.0, "efinal": 1.0, "posinit": pos, "pos": pos, "min_attempts": 1,
+                "min_pdb": _relax_file("model_output.pdb")}
+
+    def fake_metrics(_):
+        flagged = np.array(script.pop(0), int)
+        return {"residue_violations": flagged, "num_residue_violations": len(flagged), "counts": {}}
+
+    monkeypatch.setattr(relax.amber_minimize, "minimize_with_retries", fake_minimize)
+    monkeypatch.setattr(relax, "violation_metrics", fake_metrics)
+    script[:] = [[1, 2], [2, 3], [], [0]]
+    out = relax.run_pipeline(prot, relax.RelaxSettings(max_outer_iterations=5, exclude_residues=(4,)))
+    assert calls == [[4], [1, 2, 4], [1, 2, 3, 4]]
+    assert out["iteration"] == 3 and out["num_exclusions"] == 4 and out["attempts"] == 3
+    calls.clear()
+    script[:] = [[1], [2], [3]]
+    out = relax.run_pipeline(prot, relax.RelaxSettings(max_outer_iterations=2))
+    assert calls == [[], [1]] and out["num_residue_violations"] == 1
+
+
+def test_relax_settings_from_config():
+    from mindsponge_fold.common.config import load_config
+    from mindsponge_fold.relax.relax import RelaxSettings
+
+    settings = RelaxSettings.from_config(load_config("model_1", ["relax.max_iterations=7"]))
+    assert (settings.max_iterations, settings.tolerance, settings.stiffness, settings.max_outer_iterations,
+            settings.platform, settings.exclude_residues) == (7, 2.39, 10.0, 3, "CPU", ())
+    with pytest.raises(ConfigError, match="unknown setting"):
+        RelaxSettings.from_config({"max_iteration": 3})
+    with pytest.raises(ConfigError, match="max_outer_iterations"):
+        RelaxSettings.from_config({"max_outer_iterations": 0})
+    with pytest.raises(ConfigError, match="not available"):
+        RelaxSettings.from_config({"platform": "Metal"})
+
+
+def test_relax_rejects_unknown_residues():
+    import dataclasses
+
+    from mindsponge_fold.common.errors import InputError
+    from mindsponge_fold.relax.relax import relax_protein
+
+    prot = _protein("model_output.pdb")
+    aatype = prot.aatype.copy()
+    aatype[2] = 20
+    with pytest.raises(InputError, match="A3 is of unknown type"):
+        relax_protein(dataclasses.replace(prot, aatype=aatype))
+
+
+def test_cli_relax_writes_pdb_and_debug(tmp_path, capsys):
+    import json
+
+    from mindsponge_fold.cli import main
+
+    src = shared_path("data", "alphafold_testdata", "relax", "model_output.pdb")
+    out, dbg = tmp_path / "relaxed.pdb", tmp_path / "debug.json"
+    assert main(["relax", "--pdb", str(src), "--out", str(out), "--debug-json", str(dbg),
+                 "--max-outer-iterations", "1", "--platform", "CPU"]) == 0
+    assert "relaxed" in capsys.readouterr().out
+    debug = json.loads(dbg.read_text())
+    assert debug["outer_iterations"] == 1 and debug["final_energy"] < debug["initial_energy"]
+    relaxed_b = utils.residue_b_factors(out.read_text())
+    assert relaxed_b == pytest.approx(utils.residue_b_factors(src.read_text()), abs=0.006)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("hello world\n", "no ATOM records"),
+    ("ATOM      1  N   MET A   1      19.164 -28.4x7  26.130  1.00  0.00           N\n", "bad or missing y"),
+    (None, "cannot read PDB file"),
+])
+def test_cli_relax_bad_input_is_one_line_error(tmp_path, capsys, content, message):
+    from mindsponge_fold.cli import main
+
+    src, out = tmp_path / "in.pdb", tmp_path / "out.pdb"
+    if content is not None:
+        src.write_text(content)
+    assert main(["relax", "--pdb", str(src), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(src) in err and message in err
+    assert not out.exists()

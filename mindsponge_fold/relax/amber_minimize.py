@@ -86,7 +86,8 @@ def minimize(pdb_str: str, *, max_iterations: int, tolerance: float, stiffness: 
     try:
         system = app.ForceField(FORCE_FIELD).createSystem(pdb.topology, constraints=app.HBonds)
     except ValueError as e:  # "No template found for residue ..." and friends: the input, not OpenMM, is at fault
-        raise InputError(f"Amber cannot parametrise the structure: {str(e).splitlines()[0]}") from None
+        reason = str(e).splitlines()[0].split("  ")[0]  # OpenMM's first sentence, without the FAQ pointer
+        raise InputError(f"Amber cannot parametrise the structure: {reason}") from None
     num_restrained = 0
     if stiffness > 0:
         num_restrained = add_position_restraints(system, pdb.topology, pdb.positions, stiffness, restraint_set,

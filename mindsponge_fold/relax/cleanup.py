@@ -33,11 +33,12 @@ def fix_pdb(pdb_str: str, ph: float = 7.0) -> tuple[str, dict]:
     Residue numbering and chain ids of the input are kept, so residues of the output map one-to-one (by chain id,
     residue number and insertion code) onto the input's residues, minus removed single-residue chains / heterogens.
     """
+    pdb_str, breaks = split_at_chain_breaks(pdb_str)
     try:
         fixer = pdbfixer.PDBFixer(pdbfile=io.StringIO(pdb_str))
     except Exception as e:  # openmm's PDB reader raises bare Exceptions / ValueErrors on malformed records
         raise InputError(f"PDBFixer cannot read the structure: {_one_line(e)}") from None
-    alterations: dict = {}
+    alterations: dict = {"chain_breaks": breaks}
 
     fixer.findNonstandardResidues()
     alterations["nonstandard_residues"] = [(_residue_key(r), name) for r, name in fixer.nonstandardResidues]
@@ -73,6 +74,32 @@ def fix_pdb(pdb_str: str, ph: float = 7.0) -> tuple[str, dict]:
     out = io.StringIO()
     app.PDBFile.writeFile(fixer.topology, fixer.positions, out, keepIds=True)
     return out.getvalue(), alterations
+
+
+def split_at_chain_breaks(pdb_str: str) -> tuple[str, list]:
+    """Insert a TER record where the residue number jumps by more than one within a chain.
+
+    OpenMM bonds consecutive residues of a chain whatever their numbering, so a gap (unmodelled residues) would be
+    closed by one stretched peptide bond; after a TER the two segments are separate molecules, each with its own
+    termini. The chain id is unchanged, so readers that merge same-id segments (Biopython) see the original chain.
+    Returns the new text and the (chain, residue number) of each residue that now starts a segment.
+    """
+    out, breaks = [], []
+    previous = None  # (chain id, residue number) of the last ATOM/HETATM record; None after TER/MODEL/ENDMDL
+    for line in pdb_str.splitlines():
+        if line.startswith(("ATOM  ", "HETATM")):
+            try:
+                current = (line[21], int(line[22:26]))
+            except ValueError:  # malformed residue number: left for the PDB reader to report
+                current = None
+            if previous and current and current[0] == previous[0] and current[1] - previous[1] > 1:
+                out.append("TER")
+                breaks.append(current)
+            previous = current
+        elif line.startswith(("TER", "MODEL", "ENDMDL")):
+            previous = None
+        out.append(line)
+    return "\n".join(out) + "\n", breaks
 
 
 def _replace_met_selenium(topology) -> list:
