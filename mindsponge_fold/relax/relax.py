@@ -117,7 +117,7 @@ def run_pipeline(prot, settings: RelaxSettings) -> dict:
         ret.update(metrics, iteration=iteration, num_exclusions=len(exclude))
         log.info("relax round %d: E %.1f -> %.1f kcal/mol, %d residue(s) with violations, %d unrestrained",
                  iteration, ret["einit"], ret["efinal"], metrics["num_residue_violations"], len(exclude))
-        if metrics["num_residue_violations"] == 0:
+        if metrics["num_residue_violations"] == 0 or iteration == settings.max_outer_iterations:
             break
         exclude |= set(int(i) for i in metrics["residue_violations"])
         pdb_str, _ = clean_protein(minimised)  # fresh hydrogens for the next round
