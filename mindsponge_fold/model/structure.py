@@ -2,8 +2,11 @@
 
 Cells and attribute names follow AlphaFold's haiku modules (``structure_module/fold_iteration/
 invariant_point_attention/q_scalar`` ...), so parameter names map to the official ones mechanically. The 8 layers
-share one ``fold_iteration`` and run in a graph-mode ``while`` loop; per-layer outputs are collected into stacked
-tensors. Internally backbone translations are in units of ``position_scale`` (nm), as in AlphaFold; every output is in
+share one ``fold_iteration``. They are unrolled (a Python loop, one set of weights), not a graph ``while`` loop: with
+per-layer outputs carried through a ``while`` loop as accumulators, MindSpore 2.10 returned the FIRST execution's
+accumulator values again when the compiled graph was re-executed inside the full model (the loop's other carried
+values were fresh); tests/test_model_graph_reuse.py guards this. The depth here is fixed (8), so unrolling costs a
+constant few seconds of compile time, unlike the 48-block Evoformer stack. Internally backbone translations are in units of ``position_scale`` (nm), as in AlphaFold; every output is in
 Angstrom. The geometry (points, rotations, the attention softmax) is always float32.
 """
 import math
@@ -188,11 +191,6 @@ class StructureModule(Module):
         self.position_scale = float(sm_config.position_scale)
         self.traj_scale = Tensor(np.array([1.0] * 4 + [self.position_scale] * 3, np.float32))
 
-    def _stack(self, acc, i, value):
-        """acc[i] = value for a zero-initialised [L, ...] accumulator (one-hot add: exact, differentiable)."""
-        onehot = ops.one_hot(i, self.num_layer, Tensor(1.0, F32), Tensor(0.0, F32))
-        return acc + onehot.reshape((self.num_layer,) + (1,) * value.ndim) * value[None]
-
     def construct(self, single, pair, batch):
         aatype = batch["aatype"]
         seq_mask = batch["seq_mask"].astype(F32)
@@ -204,23 +202,19 @@ class StructureModule(Module):
         quat = ops.concat([ops.ones((n, 1), F32), ops.zeros((n, 3), F32)], -1)
         trans = ops.zeros((n, 3), F32)
         layers = self.num_layer
-        traj = ops.zeros((layers, n, 7), F32)
-        angles = ops.zeros((layers, n, 7, 2), F32)
-        unnormalized = ops.zeros((layers, n, 7, 2), F32)
-        frames = ops.zeros((layers, n, 8, 12), F32)
-        atom_pos = ops.zeros((layers, n, 14, 3), F32)
-        i = Tensor(0, ms.int32)
-        while i < layers:
+        traj, angles, unnormalized, frames, atom_pos = [], [], [], [], []
+        for _ in range(layers):      # shared weights, unrolled: see the module docstring
             out = self.fold_iteration(act, initial_act, pair_act, seq_mask, aatype, quat, trans)
             act, quat_new, trans = out[0], out[1], out[2]
-            traj = self._stack(traj, i, ops.concat([quat_new, trans], -1) * self.traj_scale)
-            angles = self._stack(angles, i, out[3])
-            unnormalized = self._stack(unnormalized, i, out[4])
-            frames = self._stack(frames, i, out[5])
-            atom_pos = self._stack(atom_pos, i, out[6])
+            traj.append(ops.concat([quat_new, trans], -1) * self.traj_scale)
+            angles.append(out[3])
+            unnormalized.append(out[4])
+            frames.append(out[5])
+            atom_pos.append(out[6])
             # AlphaFold stops the gradient through the rotation between layers (not the translation)
             quat = ops.stop_gradient(quat_new)
-            i = i + 1
+        traj, angles, unnormalized = ops.stack(traj), ops.stack(angles), ops.stack(unnormalized)
+        frames, atom_pos = ops.stack(frames), ops.stack(atom_pos)
         final_atom14 = atom_pos[layers - 1]
         atom37_exists = batch["atom37_atom_exists"].astype(F32)
         final_atom37 = all_atom.atom14_to_atom37(final_atom14, aatype, atom37_exists)

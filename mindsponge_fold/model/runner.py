@@ -1,0 +1,149 @@
+"""Host-side recycling around the compiled AlphaFold iteration (inference).
+
+``ModelRunner(cfg, weights)`` builds the network once; ``run(features)`` pads one example's processed features to
+the configured length bucket (static shapes: a new length inside a bucket reuses the compiled graph), runs
+iteration r = 0..num_recycle as one compiled call each, feeding back ``prev_pos`` / ``prev_msa_first_row`` /
+``prev_pair`` (or, with teacher forcing, the reference's ``recycle_{r-1}/*``), and returns numpy outputs cropped back
+to the true length, keyed by AlphaFold's names, with ``recycle_<r>/*`` for every earlier iteration and the
+confidence metrics. This is the one inference code path: ``run-features`` and ``predict`` both call it.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from mindsponge_fold.common import confidence
+from mindsponge_fold.common.errors import InputError
+from mindsponge_fold.data import feature_shapes as fs
+from mindsponge_fold.model.host_features import add_derived_features
+from mindsponge_fold.model.outputs import OUTPUTS, RECYCLED, crop_output
+
+
+def set_graph_mode(device: str | None = None) -> None:
+    import mindspore as ms
+    if device:
+        ms.set_device(device)
+    ms.set_context(mode=ms.GRAPH_MODE)
+
+
+def split_iterations(features: dict, source=None) -> list[dict]:
+    """Processed features with a leading recycling axis (AlphaFold's layout) -> one dict per iteration.
+    Features without that axis (aatype of rank 1) are one iteration."""
+    if "aatype" not in features:
+        raise InputError("processed features have no 'aatype'", source)
+    batched = np.ndim(features["aatype"]) == 2
+    fs.validate(features, spec=fs.INPUT_FEATURES, source=source, batch_dims=1 if batched else 0)
+    if not batched:
+        return [dict(features)]
+    n = features["aatype"].shape[0]
+    return [{k: (v[r] if np.ndim(v) > 0 and np.shape(v)[0] == n and k in fs.INPUT_FEATURES else v)
+             for k, v in features.items()} for r in range(n)]
+
+
+class ModelRunner:
+    """Compiled inference with host recycling. ``weights``: AlphaFold .npz or our .ckpt (or None = random init)."""
+
+    def __init__(self, cfg, weights=None, use_ema: bool = False, bucket: bool = True, ctx=None, device=None):
+        from mindsponge_fold.model.alphafold import build_model
+        from mindsponge_fold.model.params import load_weights
+        set_graph_mode(device)
+        self.cfg = cfg
+        self.bucket = bucket
+        self.model = build_model(cfg, ctx)
+        if weights is not None:
+            load_weights(self.model, weights, use_ema=use_ema)
+        self.model.set_train(False)
+        evo = cfg.model.embeddings_and_evoformer
+        self.c_m, self.c_z = int(evo.msa_channel), int(evo.pair_channel)
+        self.compiled_shapes: set = set()
+
+    # -- preparation ----------------------------------------------------------------------------------------------
+    def padded_length(self, n_res: int) -> int:
+        return fs.bucket_size(n_res, self.cfg.buckets.num_res) if self.bucket else n_res
+
+    def prepare(self, batch: dict, n_pad: int) -> dict:
+        """Model inputs of one iteration, derived features added, padded to ``n_pad`` residues, as Tensors."""
+        import mindspore as ms
+        batch = add_derived_features(batch)
+        inputs = {k: batch[k] for k in fs.MODEL_INPUTS if k in batch}
+        inputs = fs.pad_features(inputs, {fs.N_RES: n_pad}, spec=fs.INPUT_FEATURES)
+        return {k: ms.Tensor(np.asarray(v, dtype=fs.INPUT_FEATURES[k].dtype)) for k, v in inputs.items()}
+
+    def zero_prev(self, n_pad: int) -> tuple:
+        return (np.zeros((n_pad, 37, 3), np.float32), np.zeros((n_pad, self.c_m), np.float32),
+                np.zeros((n_pad, n_pad, self.c_z), np.float32))
+
+    @staticmethod
+    def _pad_prev(prev: tuple, n_pad: int) -> tuple:
+        """Zero-pad (prev_pos [N,37,3], prev_msa_first_row [N,c_m], prev_pair [N,N,c_z]) to ``n_pad`` residues."""
+        pos, first_row, pair = (np.asarray(a, np.float32) for a in prev)
+        n = pos.shape[0]
+        return (np.pad(pos, ((0, n_pad - n), (0, 0), (0, 0))), np.pad(first_row, ((0, n_pad - n), (0, 0))),
+                np.pad(pair, ((0, n_pad - n), (0, n_pad - n), (0, 0))))
+
+    # -- running --------------------------------------------------------------------------------------------------
+    def iterate(self, inputs: dict, prev: tuple) -> dict:
+        """One compiled iteration; returns padded numpy outputs. The batch dict is passed as ``ms.mutable`` so graph
+        mode treats it as an input (a plain dict would be a compile-time constant and recompile every call)."""
+        import mindspore as ms
+        out = self.model(ms.mutable(inputs), *(ms.Tensor(p) for p in prev))
+        return {k: v.asnumpy() for k, v in out.items()}
+
+    def run(self, features: dict, num_recycle: int | None = None, teacher_forcing: dict | None = None,
+            source=None, on_iteration=None) -> tuple[dict, dict]:
+        """Run recycling on one example. Returns (outputs, timings)."""
+        iters = split_iterations(features, source)
+        num_recycle = int(self.cfg.model.num_recycle if num_recycle is None else num_recycle)
+        if num_recycle < 0:
+            raise InputError(f"num_recycle must be >= 0, got {num_recycle}", source)
+        n_res = int(np.shape(iters[0]["aatype"])[0])
+        n_seq = int(np.shape(iters[0]["msa_feat"])[0]) if "msa_feat" in iters[0] else None
+        n_pad = self.padded_length(n_res)
+        prev = self.zero_prev(n_pad)
+        outputs: dict = {}
+        timings = {"iterations_s": []}
+        for r in range(num_recycle + 1):
+            batch = iters[min(r, len(iters) - 1)]
+            if teacher_forcing is not None and r > 0:
+                prev = self._pad_prev(tuple(np.asarray(teacher_forcing[f"recycle_{r - 1}/{k}"])
+                                            for k in ("final_atom_positions", "msa_first_row", "pair")), n_pad)
+            inputs = self.prepare(batch, n_pad)
+            key = tuple((k, tuple(v.shape)) for k, v in sorted(inputs.items()))
+            t0 = time.perf_counter()
+            raw = self.iterate(inputs, prev)
+            dt = time.perf_counter() - t0
+            if key not in self.compiled_shapes:
+                self.compiled_shapes.add(key)
+                timings["first_call_s"] = timings.get("first_call_s", 0.0) + dt
+            timings["iterations_s"].append(dt)
+            prev = (raw["structure_module/final_atom_positions"], raw["representations/msa_first_row"],
+                    raw["representations/pair"])
+            cropped = {k: crop_output(k, v, n_res, n_seq) for k, v in raw.items()}
+            if r < num_recycle:
+                for short, name in RECYCLED.items():
+                    outputs[f"recycle_{r}/{short}"] = cropped[name]
+            else:
+                outputs.update(cropped)
+            if on_iteration is not None:
+                on_iteration(r, num_recycle)
+        outputs.update(confidence_outputs(outputs))
+        return outputs, timings
+
+
+def confidence_outputs(outputs: dict) -> dict:
+    """confidence/* arrays (float64) as the reference names them, from the head logits present."""
+    out = {}
+    if "predicted_lddt/logits" in outputs:
+        out["confidence/plddt"] = confidence.compute_plddt(outputs["predicted_lddt/logits"])
+    if "predicted_aligned_error/logits" in outputs:
+        logits, breaks = outputs["predicted_aligned_error/logits"], outputs["predicted_aligned_error/breaks"]
+        pae = confidence.compute_predicted_aligned_error(logits, breaks)
+        out["confidence/predicted_aligned_error"] = pae["predicted_aligned_error"]
+        out["confidence/max_predicted_aligned_error"] = pae["max_predicted_aligned_error"]
+        out["confidence/ptm"] = confidence.predicted_tm_score(logits, breaks)
+    return out
+
+
+def output_names() -> list[str]:
+    return list(OUTPUTS)
