@@ -5,6 +5,4 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 scripts/setup.sh --tools
 export GLOG_v="${GLOG_v:-3}"
-export MS_COMPILER_CACHE_ENABLE="${MS_COMPILER_CACHE_ENABLE:-1}"
-export MS_COMPILER_CACHE_PATH="${MS_COMPILER_CACHE_PATH:-$here/.ms_cache}"
 exec .venv/bin/python -m pytest -q -rs "$@" tests

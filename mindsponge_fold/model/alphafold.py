@@ -20,6 +20,14 @@ from mindsponge_fold.model.structure import StructureModule
 from mindsponge_fold.model.trunk import EmbeddingsAndEvoformer
 
 MSA_ROWS_SAVED = 8
+BASE_OUTPUTS = (
+    "representations/single", "representations/pair", "representations/msa_first_row",
+    "representations/structure_module", "representations/msa_rows0to7", "structure_module/traj",
+    "structure_module/final_affines", "structure_module/sidechains/frames", "structure_module/sidechains/atom_pos",
+    "structure_module/sidechains/angles_sin_cos", "structure_module/sidechains/unnormalized_angles_sin_cos",
+    "structure_module/final_atom14_positions", "structure_module/final_atom14_mask",
+    "structure_module/final_atom_positions", "structure_module/final_atom_mask",
+)
 
 
 class AlphaFoldIteration(nn.Cell):
@@ -51,6 +59,12 @@ class AlphaFoldIteration(nn.Cell):
         if self.has_resolved:
             self.experimentally_resolved_head = ExperimentallyResolvedHead(heads.experimentally_resolved, ctx,
                                                                            evo.seq_channel)
+        heads_out = (("distogram/logits", "distogram/bin_edges") * self.has_distogram
+                     + ("masked_msa/logits",) * self.has_masked_msa
+                     + ("predicted_lddt/logits",) * self.has_plddt
+                     + ("predicted_aligned_error/logits", "predicted_aligned_error/breaks") * self.has_pae
+                     + ("experimentally_resolved/logits",) * self.has_resolved)
+        self.output_names = BASE_OUTPUTS + heads_out
 
     def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair):
         rep = self.evoformer(batch, prev_pos, prev_msa_first_row, prev_pair)
@@ -88,6 +102,26 @@ class AlphaFoldIteration(nn.Cell):
         if self.has_resolved:
             out["experimentally_resolved/logits"] = self.experimentally_resolved_head(single)["logits"]
         return out
+
+
+class TupleOutput(nn.Cell):
+    """Graph entry point: the same network, outputs as a tuple in ``model.output_names`` order.
+
+    A dict with string keys as the OUTPUT of a top-level graph becomes a Python-executed node (PyExecute) in
+    MindSpore 2.10, which the on-disk compile cache cannot export; inside the graph dicts are fine, and a dict INPUT
+    passed as ``ms.mutable`` is fine too. Use :func:`as_dict` to get the dict back on the host."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.output_names = model.output_names
+
+    def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair):
+        out = self.model(batch, prev_pos, prev_msa_first_row, prev_pair)
+        return tuple([out[k] for k in self.output_names])
+
+    def as_dict(self, values) -> dict:
+        return dict(zip(self.output_names, values))
 
 
 def build_model(cfg, ctx: ModelContext | None = None) -> AlphaFoldIteration:

@@ -32,6 +32,8 @@ def add_arguments(parser):
     parser.add_argument("--no-bucket", action="store_true", help="do not pad N_res up to a length bucket")
     parser.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
     parser.add_argument("--device", default=None, help="MindSpore device target (CPU, GPU, Ascend)")
+    parser.add_argument("--compile-cache", metavar="DIR",
+                        help="cache compiled graphs here, keyed by config and shapes (default: $MSF_COMPILE_CACHE)")
     parser.add_argument("--out", required=True, help="output .npz")
     parser.add_argument("--timings", help="also write timings JSON here")
 
@@ -71,7 +73,8 @@ def run(args) -> int:
     cfg = config_from_args(args)
     features = load_npz(args.features, "features")
     teacher = load_npz(args.teacher_forcing, "teacher-forcing reference") if args.teacher_forcing else None
-    runner = ModelRunner(cfg, args.params, use_ema=args.ema, bucket=not args.no_bucket, device=args.device)
+    runner = ModelRunner(cfg, args.params, use_ema=args.ema, bucket=not args.no_bucket, device=args.device,
+                         compile_cache=args.compile_cache)
 
     def progress(r, n):
         print(f"iteration {r + 1}/{n + 1} done", file=sys.stderr, flush=True)

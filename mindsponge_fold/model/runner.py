@@ -9,6 +9,9 @@ confidence metrics. This is the one inference code path: ``run-features`` and ``
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 
 import numpy as np
@@ -41,11 +44,25 @@ def split_iterations(features: dict, source=None) -> list[dict]:
              for k, v in features.items()} for r in range(n)]
 
 
-class ModelRunner:
-    """Compiled inference with host recycling. ``weights``: AlphaFold .npz or our .ckpt (or None = random init)."""
+def use_compile_cache(base_dir, cfg, shapes) -> None:
+    """Point MindSpore's on-disk compile cache at a directory keyed by the config, the input shapes and the versions.
 
-    def __init__(self, cfg, weights=None, use_ema: bool = False, bucket: bool = True, ctx=None, device=None):
-        from mindsponge_fold.model.alphafold import build_model
+    MindSpore keys its cache on the source files only: two configs (or shapes) compiled from the same code would
+    share an entry and the second would load the first's graph. Keying the directory avoids that."""
+    import mindspore as ms
+    from mindsponge_fold import __version__
+    blob = json.dumps([cfg.to_dict(), shapes, ms.__version__, __version__], sort_keys=True, default=str)
+    path = os.path.join(str(base_dir), hashlib.sha256(blob.encode()).hexdigest()[:20])
+    ms.set_context(enable_compile_cache=True, compile_cache_path=path)
+
+
+class ModelRunner:
+    """Compiled inference with host recycling. ``weights``: AlphaFold .npz or our .ckpt (or None = random init).
+    ``compile_cache``: a directory for compiled graphs (default: $MSF_COMPILE_CACHE, unset = no cache)."""
+
+    def __init__(self, cfg, weights=None, use_ema: bool = False, bucket: bool = True, ctx=None, device=None,
+                 compile_cache=None):
+        from mindsponge_fold.model.alphafold import TupleOutput, build_model
         from mindsponge_fold.model.params import load_weights
         set_graph_mode(device)
         self.cfg = cfg
@@ -54,9 +71,11 @@ class ModelRunner:
         if weights is not None:
             load_weights(self.model, weights, use_ema=use_ema)
         self.model.set_train(False)
+        self.graph = TupleOutput(self.model)
         evo = cfg.model.embeddings_and_evoformer
         self.c_m, self.c_z = int(evo.msa_channel), int(evo.pair_channel)
         self.compiled_shapes: set = set()
+        self.compile_cache = compile_cache or os.environ.get("MSF_COMPILE_CACHE") or None
 
     # -- preparation ----------------------------------------------------------------------------------------------
     def padded_length(self, n_res: int) -> int:
@@ -87,7 +106,7 @@ class ModelRunner:
         """One compiled iteration; returns padded numpy outputs. The batch dict is passed as ``ms.mutable`` so graph
         mode treats it as an input (a plain dict would be a compile-time constant and recompile every call)."""
         import mindspore as ms
-        out = self.model(ms.mutable(inputs), *(ms.Tensor(p) for p in prev))
+        out = self.graph.as_dict(self.graph(ms.mutable(inputs), *(ms.Tensor(p) for p in prev)))
         return {k: v.asnumpy() for k, v in out.items()}
 
     def run(self, features: dict, num_recycle: int | None = None, teacher_forcing: dict | None = None,
@@ -110,6 +129,8 @@ class ModelRunner:
                                             for k in ("final_atom_positions", "msa_first_row", "pair")), n_pad)
             inputs = self.prepare(batch, n_pad)
             key = tuple((k, tuple(v.shape)) for k, v in sorted(inputs.items()))
+            if key not in self.compiled_shapes and self.compile_cache:
+                use_compile_cache(self.compile_cache, self.cfg, key)
             t0 = time.perf_counter()
             raw = self.iterate(inputs, prev)
             dt = time.perf_counter() - t0
