@@ -174,6 +174,11 @@ def parse_override(text: str) -> tuple[str, object]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str):          # YAML 1.1 reads "5e-4" as a string; users mean a number
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     return key.strip(), value
 
 
