@@ -13,7 +13,7 @@ from mindsponge_fold.common.config import load_config
 from mindsponge_fold.model.heads import (DistogramHead, ExperimentallyResolvedHead, MaskedMsaHead,
                                          PredictedAlignedErrorHead, PredictedLDDTHead)
 from mindsponge_fold.model.primitives import ModelContext
-from ref_params import load_reference_params
+from mindsponge_fold.model.params import load_submodule_params, official_name
 
 ms.set_device("CPU")
 
@@ -55,7 +55,7 @@ def graph_mode():
 def test_heads_match_reference(recycle):
     cfg = load_config("model_1_ptm")
     heads = Heads(cfg, ModelContext())
-    used = load_reference_params(heads, "", np.load(reference_path("params.npz")))
+    used = load_submodule_params(heads, np.load(reference_path("params.npz")), "")
     assert len(used) == 16
     heads.set_train(False)
     ref = np.load(reference_path(f"outputs_recycle{recycle}.npz"))
@@ -83,7 +83,6 @@ def test_heads_match_reference(recycle):
 
 
 def test_parameter_names_and_shapes_match_official_manifest():
-    from ref_params import official_name
     manifest = json.load(open(reference_path("manifest_model_1_ptm.json")))["params"]
     official = {k: tuple(v["shape"]) for k, v in manifest.items() if "_head/" in k}
     heads = Heads(load_config("model_1_ptm"), ModelContext())

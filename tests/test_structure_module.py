@@ -14,7 +14,7 @@ from mindsponge_fold.common import residue_constants as rc
 from mindsponge_fold.common.config import load_config
 from mindsponge_fold.model.primitives import ModelContext
 from mindsponge_fold.model.structure import StructureModule
-from ref_params import load_reference_params
+from mindsponge_fold.model.params import load_submodule_params, official_name
 
 ms.set_device("CPU")
 
@@ -45,7 +45,7 @@ def reference_module():
     ms.set_context(mode=ms.GRAPH_MODE)
     cfg = load_config("model_1_ptm")
     sm = StructureModule(cfg.model.heads.structure_module, ModelContext(), 384, 128)
-    used = load_reference_params(sm, "structure_module.", np.load(reference_path("params.npz")))
+    used = load_submodule_params(sm, np.load(reference_path("params.npz")), "structure_module.")
     assert len(used) == 45
     sm.set_train(False)
     return sm
@@ -140,7 +140,6 @@ def test_training_mode_gradients_reach_every_parameter():
 
 
 def test_parameter_names_and_shapes_match_official_manifest():
-    from ref_params import official_name
     manifest = json.load(open(reference_path("manifest_model_1_ptm.json")))["params"]
     official = {k: tuple(v["shape"]) for k, v in manifest.items() if "/structure_module/" in k}
     cfg = load_config("model_1_ptm")

@@ -7,29 +7,10 @@ from mindspore import Tensor
 
 from helpers import reference_path
 
-TRUNK_PREFIX = "alphafold/alphafold_iteration/evoformer/"
-
-
-def official_name(path: str, prefix: str = TRUNK_PREFIX) -> str:
-    """MindSpore attribute path -> AlphaFold's flat parameter name (project rule, see helper_rules.md)."""
-    parts = ["__layer_stack_no_state" if s == "layer_stack" else s for s in path.split(".")]
-    return prefix + "/".join(parts[:-1]) + "//" + parts[-1]
-
-
-def load_af_params(cell, npz_dict, prefix: str = TRUNK_PREFIX) -> int:
-    """Set every parameter of ``cell`` from ``npz_dict`` (AlphaFold's flat names). Every parameter must be found
-    with its exact shape; returns how many were loaded."""
-    n = 0
-    for path, prm in cell.parameters_and_names():
-        key = official_name(path, prefix)
-        if key not in npz_dict:
-            raise KeyError(f"{key} (for {path}) not in the parameter file")
-        value = np.asarray(npz_dict[key], np.float32)
-        if tuple(value.shape) != tuple(prm.shape):
-            raise ValueError(f"{key}: file shape {value.shape} != cell shape {tuple(prm.shape)}")
-        prm.set_data(Tensor(value))
-        n += 1
-    return n
+def load_af_params(cell, npz_dict) -> int:
+    """Load the trunk (``evoformer`` inside AlphaFoldIteration) from official names; strict. Returns the count."""
+    from mindsponge_fold.model.params import load_submodule_params
+    return len(load_submodule_params(cell, npz_dict, "evoformer."))
 
 
 def reference_config():

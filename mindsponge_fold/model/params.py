@@ -110,6 +110,24 @@ def load_alphafold_params(model, arrays_or_path, source=None) -> None:
         p.set_data(ms.Tensor(np.asarray(arrays[official_name(name)], dtype=np.float32)))
 
 
+def load_submodule_params(cell, arrays: dict, path_prefix: str = "") -> list:
+    """Set every parameter of a sub-Cell (e.g. a StructureModule built on its own) from AlphaFold-layout arrays.
+    ``path_prefix`` is the sub-Cell's attribute path inside AlphaFoldIteration ("structure_module.", "evoformer.",
+    "" for heads). Strict: a missing name or a shape mismatch raises. Returns the official names used."""
+    import mindspore as ms
+    used = []
+    for name, p in model_parameters(cell).items():
+        key = official_name(path_prefix + name)
+        if key not in arrays:
+            raise KeyError(f"{key} (parameter {name}) is not in the weights")
+        value = np.asarray(arrays[key], np.float32)
+        if tuple(value.shape) != tuple(p.shape):
+            raise ValueError(f"{key}: weights shape {value.shape} != parameter shape {tuple(p.shape)}")
+        p.set_data(ms.Tensor(value))
+        used.append(key)
+    return used
+
+
 def export_alphafold_params(model) -> dict:
     """The model's parameters as AlphaFold-layout arrays (official names, float32)."""
     return {official_name(n): p.asnumpy().astype(np.float32) for n, p in model_parameters(model).items()}
