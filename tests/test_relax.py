@@ -232,8 +232,116 @@ def test_outer_loop_unrestrains_violating_residues(monkeypatch):
     assert out["iteration"] == 3 and out["num_exclusions"] == 4 and out["attempts"] == 3
     calls.clear()
     script[:] = [[1], [2], [3]]
+    out = relax.run_pipeline(prot, relax.RelaxSettings(max_outer_iterations=2, untangle=False))
+    assert calls == [[], [1]] and out["num_residue_violations"] == 1 and not out["untangled"]
+
+
+@pytest.mark.parametrize("second_pass, kept", [([[], [], []], True), ([[3], [3]], False)])
+def test_untangle_step_control_flow(monkeypatch, second_pass, kept):
+    """Violations left after the AlphaFold-style rounds: side chains of the violating residues are re-placed and the
+    rounds rerun with them unrestrained from the start; the result is kept only if it has fewer violations."""
+    from mindsponge_fold.relax import relax
+
+    prot = _protein("model_output.pdb")
+    calls, script, replaced = [], [], []
+
+    def fake_minimize(pdb_str, **kwargs):
+        calls.append(kwargs["exclude_residues"])
+        pos = np.zeros((3, 3))
+        return {"einit": 10.0 * len(calls), "efinal": 1.0, "posinit": pos, "pos": pos, "min_attempts": 1,
+                "min_pdb": _relax_file("model_output.pdb")}
+
+    def fake_metrics(_):
+        flagged = np.array(script.pop(0), int)
+        return {"residue_violations": flagged, "num_residue_violations": len(flagged), "counts": {"n": len(flagged)}}
+
+    def fake_replace(p, residues):
+        replaced.append(list(residues))
+        return p, {int(i): (5.0, 0.0) for i in residues}
+
+    monkeypatch.setattr(relax.amber_minimize, "minimize_with_retries", fake_minimize)
+    monkeypatch.setattr(relax, "violation_metrics", fake_metrics)
+    monkeypatch.setattr(relax.side_chains, "replace_side_chains", fake_replace)
+    script[:] = [[2], [2]] + second_pass[:2]
+    out = relax.run_pipeline(prot, relax.RelaxSettings(max_outer_iterations=2, exclude_residues=(0,)))
+    assert replaced == [[2]]
+    assert calls == [[0], [0, 2], [0, 2], [0, 2, 3]][:len(calls)] and len(calls) == 2 + len(second_pass[:2]) - kept
+    assert out["untangle_kept"] is kept and out["untangled"] == {2: (5.0, 0.0)}
+    assert out["num_residue_violations"] == (0 if kept else 1)
+    assert out["alphafold_counts"] == {"n": 1} and out["first_einit"] == 10.0
+    if kept:
+        assert out["iteration"] == 3 and out["attempts"] == 3
+    script[:] = [[]]
     out = relax.run_pipeline(prot, relax.RelaxSettings(max_outer_iterations=2))
-    assert calls == [[], [1]] and out["num_residue_violations"] == 1
+    assert replaced == [[2]] and not out["untangled"]  # clean after the AlphaFold rounds: the step never runs
+
+
+def test_side_chain_candidates_are_rigid_chi_rotations():
+    from mindsponge_fold.common import residue_constants as rc
+    from mindsponge_fold.common.geometry import dihedral_angle
+    from mindsponge_fold.relax import side_chains
+
+    prot = _protein("with_violations_casp14.pdb")
+    bonds, _, _ = rc.load_stereo_chemical_props()
+    for resname in ("TRP", "ARG", "ILE", "TYR"):
+        i = int(np.flatnonzero(prot.aatype == rc.restype_order[rc.restype_3to1[resname]])[0])
+        names = rc.restype_name_to_atom14_names[resname]
+        pos14 = prot.atom_positions[i, rc.restype_atom14_to_atom37[prot.aatype[i]]].astype(np.float64)
+        cand = side_chains.candidate_positions(pos14, resname)
+        num_chi = len(rc.chi_angles_atoms[resname])
+        assert len(cand) == 144 * 3 ** max(num_chi - 2, 0)
+        np.testing.assert_allclose(cand[0], pos14, atol=1e-9)
+        np.testing.assert_allclose(cand[:, :4], np.broadcast_to(pos14[:4], cand[:, :4].shape), atol=1e-9)
+        for bond in bonds[resname]:
+            a, b = names.index(bond.atom1_name), names.index(bond.atom2_name)
+            np.testing.assert_allclose(np.linalg.norm(cand[:, a] - cand[:, b], axis=-1),
+                                       np.linalg.norm(pos14[a] - pos14[b]), atol=1e-6)
+        chi1 = [names.index(a) for a in rc.chi_angles_atoms[resname][0]]
+        angles = np.asarray(dihedral_angle(*[cand[:, k] for k in chi1]))
+        step = np.angle(np.exp(1j * (angles - angles[0])))
+        assert len(np.unique(np.round(np.rad2deg(step)) % 360)) == 12  # the 30-degree chi1 grid
+
+
+def test_replace_side_chains_moves_the_threaded_tryptophan_only():
+    """TRP128 sits on the backbone of LYS46/ARG47 with ARG47's CB-CG through its ring; ARG47's CB cannot move, so
+    only TRP128 gets a new rotamer, and nothing but its chi-moved atoms changes."""
+    from mindsponge_fold.common import residue_constants as rc
+    from mindsponge_fold.relax import side_chains
+
+    prot = _protein("with_violations_casp14.pdb")
+    assert [rc.restypes[prot.aatype[i]] for i in (46, 127)] == ["R", "W"]
+    new, changed = side_chains.replace_side_chains(prot, [46, 127, 42])  # + ASP43, clash-free
+    assert set(changed) == {127}
+    before, after = changed[127]
+    assert before > 10.0 and after < 0.2 * before
+    moved = np.linalg.norm(new.atom_positions - prot.atom_positions, axis=-1) > 1e-4
+    assert set(np.flatnonzero(moved.any(-1))) == {127}
+    trp = rc.restype_name_to_atom14_names["TRP"]
+    assert {rc.atom_types[k] for k in np.flatnonzero(moved[127])} == set(trp[5:])  # CG onwards
+
+
+def test_relax_untangles_threaded_rings():
+    """with_violations_casp14.pdb residues 43-52 + 125-136: ASN132's C=O passes through TYR48's ring and ARG47's
+    CB-CG through TRP128's. AlphaFold's rounds leave stretched rings / a stretched C-N bond; the side-chain
+    re-placement step removes every violation."""
+    from mindsponge_fold.relax.relax import relax_protein
+
+    prot = _protein("with_violations_casp14.pdb", np.r_[42:52, 124:136])
+    relaxed, debug = relax_protein(prot)
+    alphafold = debug["violation_counts_alphafold"]
+    assert alphafold["between_residue_bond"] + alphafold["within_residue"] > 0  # the case is reproduced
+    assert debug["violations_after"] == 0 and set(debug["violation_counts_after"].values()) == {0}
+    assert debug["untangle_kept"] and {5, 13} <= set(debug["untangled_residues"])  # TYR48 and TRP128
+    assert debug["final_energy"] < debug["initial_energy"]
+    before, after = utils.heavy_atom_coordinates(_protein_pdb(prot)), utils.heavy_atom_coordinates(relaxed)
+    backbone = [k for k in before if k[3] in ("N", "CA", "C", "O")]
+    assert np.sqrt(np.mean([((before[k] - after[k]) ** 2).sum() for k in backbone])) < 0.6
+
+
+def _protein_pdb(prot):
+    from mindsponge_fold.common import protein
+
+    return protein.to_pdb(prot)
 
 
 def test_relax_settings_from_config():
@@ -242,13 +350,16 @@ def test_relax_settings_from_config():
 
     settings = RelaxSettings.from_config(load_config("model_1", ["relax.max_iterations=7"]))
     assert (settings.max_iterations, settings.tolerance, settings.stiffness, settings.max_outer_iterations,
-            settings.platform, settings.exclude_residues) == (7, 2.39, 10.0, 3, "CPU", ())
+            settings.platform, settings.exclude_residues, settings.untangle) == (7, 2.39, 10.0, 3, "CPU", (), True)
     with pytest.raises(ConfigError, match="unknown setting"):
         RelaxSettings.from_config({"max_iteration": 3})
     with pytest.raises(ConfigError, match="max_outer_iterations"):
         RelaxSettings.from_config({"max_outer_iterations": 0})
     with pytest.raises(ConfigError, match="not available"):
         RelaxSettings.from_config({"platform": "Metal"})
+    with pytest.raises(ConfigError, match="untangle"):
+        RelaxSettings.from_config({"untangle": "yes"})
+    assert RelaxSettings.from_config(load_config("model_1", ["relax.untangle=false"])).untangle is False
 
 
 def test_relax_rejects_unknown_residues():
@@ -278,6 +389,24 @@ def test_cli_relax_writes_pdb_and_debug(tmp_path, capsys):
     assert debug["outer_iterations"] == 1 and debug["final_energy"] < debug["initial_energy"]
     relaxed_b = utils.residue_b_factors(out.read_text())
     assert relaxed_b == pytest.approx(utils.residue_b_factors(src.read_text()), abs=0.006)
+
+
+def test_cli_no_untangle_flag_sets_alphafold_behaviour(tmp_path, monkeypatch):
+    from mindsponge_fold.cli import main
+    from mindsponge_fold.relax import relax
+
+    seen = []
+
+    def fake_relax(prot, cfg):
+        seen.append(relax.RelaxSettings.from_config(cfg).untangle)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(relax, "relax_protein", fake_relax)
+    src = shared_path("data", "alphafold_testdata", "relax", "model_output.pdb")
+    for flags, expected in (([], True), (["--no-untangle"], False)):
+        with pytest.raises(SystemExit):
+            main(["relax", "--pdb", str(src), "--out", str(tmp_path / "o.pdb")] + flags)
+        assert seen.pop() is expected
 
 
 @pytest.mark.parametrize("content, message", [

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="violation-driven minimisation rounds (default from config: 3)")
     parser.add_argument("--platform", default=None, choices=["CPU", "CUDA", "OpenCL", "Reference", "auto"],
                         help="OpenMM platform (default from config: CPU; auto = a GPU platform when present)")
+    parser.add_argument("--no-untangle", action="store_true",
+                        help="AlphaFold's relax only: no side-chain re-placement when violations remain "
+                             "(relax.untangle: false)")
     parser.add_argument("--debug-json", default=None, help="also write the debug data (energies, RMSD...) here")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every minimisation round")
 
@@ -54,6 +57,8 @@ def run(args) -> int:
     overrides = {f"relax.{key}": value for key, value in (("max_iterations", args.max_iterations),
                                                          ("max_outer_iterations", args.max_outer_iterations),
                                                          ("platform", args.platform)) if value is not None}
+    if args.no_untangle:
+        overrides["relax.untangle"] = False
     cfg = config_lib.load_config(args.config, overrides)
     path = Path(args.pdb)
     prot = _read_protein(path)
@@ -67,5 +72,6 @@ def run(args) -> int:
     print(f"relaxed {path} -> {args.out}: E {debug['initial_energy']:.1f} -> {debug['final_energy']:.1f} kcal/mol, "
           f"violating residues {debug['violations_before']} -> {debug['violations_after']}, "
           f"heavy-atom RMSD to input {debug['heavy_atom_rmsd_to_input']:.3f} A, "
-          f"{debug['outer_iterations']} round(s), {debug['time_s']:.1f} s on {debug['platform']}")
+          f"{debug['outer_iterations']} round(s), {debug['time_s']:.1f} s on {debug['platform']}"
+          + (f", side chains re-placed: {debug['untangled_residues']}" if debug["untangle_kept"] else ""))
     return 0

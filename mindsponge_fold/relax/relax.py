@@ -10,6 +10,13 @@ Pipeline (as AlphaFold's relax):
    violation lose their restraints and the minimisation is repeated (hydrogens placed anew), for at most
    ``max_outer_iterations`` rounds or until no violation is left.
 
+Extension beyond AlphaFold (``untangle``, on by default; ``untangle: false`` is AlphaFold's relax exactly): when
+violations survive those rounds (typically a side chain threaded through a ring or a bond, which local minimisation
+only stretches), the side chains of the still-violating residues are re-placed about their chi angles on the input
+model (:mod:`.side_chains`) and the rounds are run again from there, with those residues unrestrained from the
+start. The result with fewer violating residues is kept (the AlphaFold-style one on a tie). Models that come out of
+the AlphaFold-style rounds clean never reach this step.
+
 The relaxed PDB keeps the input's chain ids and residue numbers, has hydrogens, and carries the input's per-residue
 B-factor (the CA's, e.g. pLDDT) on every atom of the residue.
 """
@@ -26,7 +33,7 @@ from mindsponge_fold.common import protein as protein_lib
 from mindsponge_fold.common import residue_constants as rc
 from mindsponge_fold.common import violations as violations_lib
 from mindsponge_fold.common.errors import ConfigError, InputError
-from mindsponge_fold.relax import amber_minimize, cleanup, utils
+from mindsponge_fold.relax import amber_minimize, cleanup, side_chains, utils
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,7 @@ class RelaxSettings:
     exclude_residues: tuple = ()
     max_outer_iterations: int = 3
     platform: str = "CPU"
+    untangle: bool = True
 
     @classmethod
     def from_config(cls, config=None) -> "RelaxSettings":
@@ -66,6 +74,8 @@ class RelaxSettings:
             raise ConfigError(f"relax.max_outer_iterations must be >= 1, got {self.max_outer_iterations}")
         if self.tolerance <= 0 or self.stiffness < 0:
             raise ConfigError("relax.tolerance must be > 0 and relax.stiffness >= 0")
+        if not isinstance(self.untangle, bool):
+            raise ConfigError(f"relax.untangle must be true or false, got {self.untangle!r}")
         amber_minimize.select_platform(self.platform)  # unavailable platform: fail before any work
 
 
@@ -94,15 +104,12 @@ def violation_metrics(prot) -> dict:
     return violations_lib.violation_metrics(dataclasses.replace(prot, residue_index=prot.residue_index + offset))
 
 
-def run_pipeline(prot, settings: RelaxSettings) -> dict:
-    """Outer loop of minimisations with violation-driven removal of restraints. Returns the last round's results
-    with ``iteration`` (rounds run), ``num_exclusions``, ``alterations``, ``attempts`` (over all rounds) and the
-    violation metrics of the final model."""
+def minimisation_rounds(prot, settings: RelaxSettings, exclude: set) -> dict:
+    """AlphaFold's outer loop: restrained minimisations, residues with violations losing their restraints after
+    each round. Returns the last round's results with ``iteration`` (rounds run), ``num_exclusions``,
+    ``first_einit``, ``attempts`` (over all rounds), ``alterations`` and the violation metrics of the final model."""
     pdb_str, alterations = clean_protein(prot)
-    exclude = set(int(i) for i in settings.exclude_residues)
-    num_res = prot.atom_mask.shape[0]
-    if any(i < 0 or i >= num_res for i in exclude):
-        raise ConfigError(f"relax.exclude_residues must be 0-based residue indices below {num_res}")
+    exclude = set(exclude)
     first = None
     attempts = 0
     ret: dict = {}
@@ -123,6 +130,35 @@ def run_pipeline(prot, settings: RelaxSettings) -> dict:
         pdb_str, _ = clean_protein(minimised)  # fresh hydrogens for the next round
     ret.update(first_einit=first["einit"], attempts=attempts, alterations=alterations)
     return ret
+
+
+def run_pipeline(prot, settings: RelaxSettings) -> dict:
+    """AlphaFold's rounds (:func:`minimisation_rounds`), then, when violations remain and ``settings.untangle``,
+    side-chain re-placement of the violating residues and the rounds again (see the module docstring). Adds
+    ``untangled`` ({residue index: (overlap score before, after)}, empty when the step did not run or changed
+    nothing), ``untangle_kept`` (whether its result was kept) and ``alphafold_counts`` (violation counts after
+    the AlphaFold-style rounds alone)."""
+    num_res = prot.atom_mask.shape[0]
+    exclude = set(int(i) for i in settings.exclude_residues)
+    if any(i < 0 or i >= num_res for i in exclude):
+        raise ConfigError(f"relax.exclude_residues must be 0-based residue indices below {num_res}")
+    ret = minimisation_rounds(prot, settings, exclude)
+    ret.update(untangled={}, untangle_kept=False, alphafold_counts=ret["counts"])
+    if not settings.untangle or ret["num_residue_violations"] == 0:
+        return ret
+    stuck = [int(i) for i in ret["residue_violations"]]
+    replaced, changed = side_chains.replace_side_chains(prot, stuck)
+    log.info("relax: violations left in residue(s) %s; side chains re-placed: %s", stuck, sorted(changed))
+    if not changed:
+        return ret
+    again = minimisation_rounds(replaced, settings, exclude | set(stuck))
+    again.update(untangled=changed, untangle_kept=again["num_residue_violations"] < ret["num_residue_violations"])
+    if not again["untangle_kept"]:
+        ret.update(untangled=changed)
+        return ret
+    again.update(first_einit=ret["first_einit"], attempts=ret["attempts"] + again["attempts"],
+                 iteration=ret["iteration"] + again["iteration"], alphafold_counts=ret["counts"])
+    return again
 
 
 def relax_protein(prot, config=None) -> tuple[str, dict]:
@@ -152,9 +188,12 @@ def relax_protein(prot, config=None) -> tuple[str, dict]:
         "violations_after": out["num_residue_violations"],
         "violation_counts_before": before["counts"],
         "violation_counts_after": out["counts"],
+        "violation_counts_alphafold": out["alphafold_counts"],
         "residue_violations_after": [int(i) for i in out["residue_violations"]],
         "outer_iterations": out["iteration"],
         "num_exclusions": out["num_exclusions"],
+        "untangled_residues": sorted(int(i) for i in out["untangled"]),
+        "untangle_kept": bool(out["untangle_kept"]),
         "platform": amber_minimize.select_platform(settings.platform).getName(),
         "alterations": out["alterations"],
         "time_s": time.time() - start,
