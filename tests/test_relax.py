@@ -251,9 +251,12 @@ def test_untangle_step_control_flow(monkeypatch, second_pass, kept):
         return {"einit": 10.0 * len(calls), "efinal": 1.0, "posinit": pos, "pos": pos, "min_attempts": 1,
                 "min_pdb": _relax_file("model_output.pdb")}
 
+    num_res = [prot.num_res]
+
     def fake_metrics(_):
         flagged = np.array(script.pop(0), int)
-        return {"residue_violations": flagged, "num_residue_violations": len(flagged), "counts": {"n": len(flagged)}}
+        return {"residue_violations": flagged, "num_residue_violations": len(flagged), "counts": {"n": len(flagged)},
+                "structural_violations": {"total_per_residue_violations_mask": np.zeros(num_res[0])}}
 
     def fake_replace(p, residues):
         replaced.append(list(residues))
@@ -274,6 +277,9 @@ def test_untangle_step_control_flow(monkeypatch, second_pass, kept):
     script[:] = [[]]
     out = relax.run_pipeline(prot, relax.RelaxSettings(max_outer_iterations=2))
     assert replaced == [[2]] and not out["untangled"]  # clean after the AlphaFold rounds: the step never runs
+    script[:], num_res[0] = [[2]], prot.num_res - 1  # clean-up dropped a residue: indices would not match
+    out = relax.run_pipeline(prot, relax.RelaxSettings(max_outer_iterations=1))
+    assert replaced == [[2]] and not out["untangled"] and out["num_residue_violations"] == 1
 
 
 def test_side_chain_candidates_are_rigid_chi_rotations():

@@ -146,6 +146,9 @@ def run_pipeline(prot, settings: RelaxSettings) -> dict:
     ret.update(untangled={}, untangle_kept=False, alphafold_counts=ret["counts"])
     if not settings.untangle or ret["num_residue_violations"] == 0:
         return ret
+    if len(ret["structural_violations"]["total_per_residue_violations_mask"]) != num_res:
+        log.info("relax: the clean-up removed residues (one-residue chains); no side-chain re-placement")
+        return ret  # residue indices of the minimised model no longer match the input's
     stuck = [int(i) for i in ret["residue_violations"]]
     replaced, changed = side_chains.replace_side_chains(prot, stuck)
     log.info("relax: violations left in residue(s) %s; side chains re-placed: %s", stuck, sorted(changed))
@@ -167,7 +170,10 @@ def relax_protein(prot, config=None) -> tuple[str, dict]:
     ``config``: the whole config, its ``relax`` section, a dict of those keys, or None (defaults). Returns
     ``(relaxed_pdb_str, debug)``; ``debug`` has initial/final energy (kcal/mol; initial = before the first round),
     ``attempts``, ``rmsd`` (all atoms incl. hydrogens, last round's start vs end, as AlphaFold reports),
-    ``heavy_atom_rmsd_to_input``, violations before/after (residues flagged), rounds run, time and platform.
+    ``heavy_atom_rmsd_to_input``, violations before/after (residues flagged; counts per kind, also after the
+    AlphaFold-style rounds alone: ``violation_counts_alphafold``), rounds run (both passes when the untangle step
+    ran), ``untangled_residues`` / ``untangle_kept`` (side chains re-placed and whether that result was taken),
+    time and platform.
     """
     settings = RelaxSettings.from_config(config)
     start = time.time()
