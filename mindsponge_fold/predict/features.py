@@ -1,0 +1,99 @@
+"""Feature stage of ``predict``: raw features per target (AlphaFold's data pipeline, supplement 1.2), processed per
+model (supplement 1.2.7-1.2.9, ``data.transforms.process_features``).
+
+Raw features come from, in this order: a features file given to ``predict``; single-sequence mode (the query is
+the whole MSA, no templates); or ``data.pipeline.DataPipeline`` reading precomputed alignments and running the
+configured search tools (jackhmmer, hhblits, hhsearch / hmmsearch, kalign) for the missing ones. Search outputs
+are written into the target's ``msas/`` output directory, as AlphaFold does.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from mindsponge_fold.common.fileio import write_text
+from mindsponge_fold.data import parsers, pipeline, templates
+from mindsponge_fold.data import cli as data_cli
+from mindsponge_fold.data.rng import NumpyRNG
+from mindsponge_fold.data.transforms import process_features
+from mindsponge_fold.predict.inputs import ALIGNMENT_NAMES, alignment_dir_for
+
+SEARCH_OPTIONS = ("uniref90_database", "mgnify_database", "bfd_database", "pdb70_database", "pdb_seqres_database")
+
+
+def add_arguments(parser) -> None:
+    a = parser.add_argument_group("alignments")
+    a.add_argument("--alignments-dir", help="precomputed alignments: DIR/<target>/ per target with AlphaFold's file "
+                                            "names (uniref90_hits.sto, bfd_uniclust_hits.a3m, mgnify_hits.sto, "
+                                            "pdb70_hits.hhr / pdb_hits.sto), or DIR itself for a single target")
+    a.add_argument("--single-sequence", action="store_true",
+                   help="no MSA search: the query alone is the MSA (targets without alignments)")
+    s = parser.add_argument_group("search tools (run for alignments not in --alignments-dir)")
+    s.add_argument("--uniref90-database", help="FASTA for jackhmmer -> uniref90_hits.sto")
+    s.add_argument("--mgnify-database", help="FASTA for jackhmmer -> mgnify_hits.sto")
+    s.add_argument("--bfd-database", action="append", default=[], help="HH-suite db prefix(es) for hhblits")
+    s.add_argument("--pdb70-database", help="HH-suite db prefix for hhsearch -> pdb70_hits.hhr (template hits)")
+    s.add_argument("--pdb-seqres-database", help="FASTA for hmmsearch -> pdb_hits.sto (template hits)")
+    s.add_argument("--n-cpu", type=int, default=2, help="threads per search tool")
+    s.add_argument("--tool-cache-dir", help="cache search-tool results here (key: binary + args + input hashes)")
+    t = parser.add_argument_group("templates (used when --mmcif-dir is given)")
+    t.add_argument("--mmcif-dir", help="directory of <pdb_id>.cif files for template hits")
+    t.add_argument("--max-template-date", default="2100-01-01", help="drop templates released after this date")
+    t.add_argument("--max-templates", type=int, default=20, help="max templates from search hits (AlphaFold: 20)")
+    t.add_argument("--release-dates", help="optional 'pdbid: YYYY-MM-DD' file used to prefilter hits")
+    t.add_argument("--obsolete-pdbs", help="optional PDB obsolete.dat")
+    t.add_argument("--kalign-binary", default="kalign")
+
+
+def single_sequence_features(sequence: str, description: str) -> dict:
+    """Raw features with the query as the only MSA row and no templates."""
+    msa = parsers.Msa([sequence], np.zeros((1, len(sequence)), np.int32), [description])
+    return {**pipeline.make_sequence_features(sequence, description, len(sequence)),
+            **pipeline.make_msa_features([msa]), **templates.stack_template_features([], len(sequence))}
+
+
+class FeatureBuilder:
+    """Raw features of each target. Constructing it checks the search binaries and databases (ToolError)."""
+
+    def __init__(self, args):
+        self.alignments_dir = args.alignments_dir
+        self.single_sequence = bool(args.single_sequence)
+        self.can_search = any(getattr(args, k) for k in SEARCH_OPTIONS)
+        # the data pipeline of make-features, built from the same option names (no direct templates here)
+        self.pipeline = data_cli.build_pipeline(argparse.Namespace(**vars(args), template=[]))
+        self.num_targets = 1
+
+    def raw_features(self, target, work_dir: Path) -> dict:
+        """Raw features of ``target``; ``work_dir`` is the target's (temporary) output directory: searches write
+        their alignments to ``work_dir/msas/``, with the precomputed ones copied beside them."""
+        if target.features is not None:
+            return target.features
+        precomputed = alignment_dir_for(target, self.alignments_dir, self.num_targets == 1)
+        if precomputed is None and self.single_sequence:
+            return single_sequence_features(target.sequence, target.description)
+        work_dir = Path(work_dir)
+        if precomputed is not None and not self.can_search:
+            msa_dir = precomputed            # read in place: nothing to compute, nothing written there
+        else:
+            msa_dir = work_dir / "msas"
+            msa_dir.mkdir(parents=True, exist_ok=True)
+            for name in ALIGNMENT_NAMES if precomputed is not None else ():
+                if (precomputed / name).exists():
+                    shutil.copyfile(precomputed / name, msa_dir / name)
+        fasta = work_dir / "query.fasta"     # the pipeline (and the search tools) read the query from a file
+        write_text(fasta, f">{target.description}\n{target.sequence}\n")
+        try:
+            return self.pipeline.process(fasta, msa_dir)
+        finally:
+            fasta.unlink(missing_ok=True)
+
+
+def processed_features(target, raw: dict, cfg, seed: int) -> dict:
+    """The model input of one model: processed features as given, or ``process_features`` of the raw features in
+    eval mode with a seeded numpy RNG (MSA cluster sampling and masking are random, as in AlphaFold)."""
+    if target.processed:
+        return raw
+    return process_features(raw, cfg, mode="eval", rng=NumpyRNG(seed), source=target.source)

@@ -1,0 +1,157 @@
+"""Model stage of ``predict``: which models run, with which config and weights, through ``ModelRunner.run`` (the one
+inference code path, shared with ``run-features``).
+
+``--models`` lists ``NAME[=WEIGHTS]`` entries (comma-separated, the option may repeat). A model's config is the
+preset named NAME (``model_1`` ... ``model_5_ptm``, ``tiny``), or ``--preset`` for every model, or an AlphaFold
+``config.json`` (``--af-config``); ``--set`` overrides apply to all. Weights: the entry's path (AlphaFold ``.npz``
+or our ``.ckpt``), else ``--params-dir/params_NAME.npz`` (AlphaFold's file names), else, with
+``--random-weights``, a seeded random initialisation (:func:`random_alphafold_params`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from mindsponge_fold.common.config import apply_overrides, available_presets, load_alphafold_config_file, load_config
+from mindsponge_fold.common.errors import InputError
+
+DEFAULT_MODELS = "model_1,model_2,model_3,model_4,model_5"   # AlphaFold's monomer preset
+
+
+def add_arguments(parser) -> None:
+    m = parser.add_argument_group("models")
+    m.add_argument("--models", action="append", default=[], metavar="NAME[=WEIGHTS],...",
+                   help=f"models to run, e.g. model_1_ptm=params_model_1_ptm.npz,model_2_ptm=... (default: "
+                        f"{DEFAULT_MODELS}); WEIGHTS = AlphaFold .npz or our .ckpt")
+    m.add_argument("--params-dir", help="weights of entries without a path: DIR/params_NAME.npz")
+    m.add_argument("--random-weights", action="store_true",
+                   help="entries without weights get seeded random weights (demos, tests)")
+    m.add_argument("--preset", help="config preset (or yaml) for every model (default: the preset named as the "
+                                    "model)")
+    m.add_argument("--af-config", help="AlphaFold config.json (full_config) for every model")
+    m.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every model, e.g. --set relax.max_iterations=100")
+    m.add_argument("--num-recycle", type=int, help="recycling iterations (default: the config's)")
+    m.add_argument("--seed", type=int, default=0,
+                   help="feature-processing seed (model i uses i + seed * num_models, as AlphaFold) and random "
+                        "weights seed")
+    m.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
+    m.add_argument("--no-bucket", action="store_true", help="do not pad N_res up to a length bucket")
+    m.add_argument("--device", default=None, help="MindSpore device target (CPU, GPU, Ascend)")
+    m.add_argument("--compile-cache", metavar="DIR",
+                   help="cache compiled graphs here, keyed by config and shapes (default: $MSF_COMPILE_CACHE)")
+
+
+@dataclasses.dataclass
+class ModelSpec:
+    name: str
+    cfg: object
+    weights: str | None          # None: random weights
+    random_seed: int = 0
+    runner: object = None
+
+    @property
+    def has_pae_head(self) -> bool:
+        return float(self.cfg.model.heads.predicted_aligned_error.weight) > 0
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.weights or f'random weights, seed {self.random_seed}'})"
+
+
+def parse_model_entries(values) -> list[tuple[str, str | None]]:
+    entries = []
+    for value in values or [DEFAULT_MODELS]:
+        for item in value.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            name, _, path = item.partition("=")
+            name = name.strip()
+            if not name or any(c in name for c in "/\\ "):
+                raise InputError(f"--models entry {item!r}: expected NAME[=WEIGHTS] with a plain model name")
+            entries.append((name, path.strip() or None))
+    if not entries:
+        raise InputError("--models lists no model")
+    names = [n for n, _ in entries]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        raise InputError(f"--models names model '{dup}' twice")
+    return entries
+
+
+def model_config(name: str, args):
+    overrides = list(args.overrides)
+    if args.num_recycle is not None:
+        if args.num_recycle < 0:
+            raise InputError(f"--num-recycle must be >= 0, got {args.num_recycle}")
+        overrides += [f"model.num_recycle={args.num_recycle}", f"data.common.num_recycle={args.num_recycle}"]
+    if args.af_config:
+        return apply_overrides(load_alphafold_config_file(args.af_config), overrides)
+    preset = args.preset or name
+    if not args.preset and preset not in available_presets():
+        raise InputError(f"model '{name}': no config preset of that name (presets: {', '.join(available_presets())});"
+                         f" name the model after one or give --preset")
+    return load_config(preset, overrides)
+
+
+def resolve_models(args) -> list[ModelSpec]:
+    """Model specs with configs and weight paths; checks that every weights file exists (no model built yet)."""
+    specs = []
+    for index, (name, path) in enumerate(parse_model_entries(args.models)):
+        cfg = model_config(name, args)
+        if path is None and args.params_dir:
+            path = str(Path(args.params_dir) / f"params_{name}.npz")
+        if path is None and not args.random_weights:
+            raise InputError(f"model '{name}': no weights (give {name}=WEIGHTS in --models, --params-dir, or "
+                             f"--random-weights)")
+        if path is not None and not Path(path).is_file():
+            raise InputError(f"model '{name}': no such weights file", path)
+        specs.append(ModelSpec(name, cfg, path, random_seed=args.seed + index))
+    return specs
+
+
+def random_alphafold_params(cfg, seed: int = 0, scale: float = 0.02) -> dict:
+    """Random weights in AlphaFold's .npz layout for the model of ``cfg``: a fresh, seeded initialisation with every
+    array perturbed as the reference fixture's (w += scale * (1 + |w|) * N(0, 1)), so that AlphaFold's
+    zero-initialised output layers do not make every update and head output exactly zero."""
+    from mindsponge_fold.model.alphafold import build_model
+    from mindsponge_fold.model.params import export_alphafold_params
+    from mindsponge_fold.model.primitives import ModelContext
+    arrays = export_alphafold_params(build_model(cfg, ModelContext.from_config(cfg, seed=seed)))
+    rng = np.random.default_rng(seed + 1000003)
+    return {k: (v + scale * (1.0 + np.abs(v)) * rng.standard_normal(v.shape)).astype(np.float32)
+            for k, v in sorted(arrays.items())}
+
+
+def load_runner(spec: ModelSpec, args):
+    """Build the network of ``spec`` and load its weights; a weights file for another model -> InputError.
+    Random weights go through a temporary AlphaFold-layout .npz: the same loading path as released weights."""
+    import tempfile
+    from mindsponge_fold.common.fileio import save_npz
+    from mindsponge_fold.model.runner import ModelRunner
+    try:
+        with tempfile.TemporaryDirectory(prefix="msf-random-weights-") as tmp:
+            weights = spec.weights
+            if weights is None:
+                weights = str(Path(tmp) / f"params_{spec.name}.npz")
+                save_npz(weights, random_alphafold_params(spec.cfg, spec.random_seed), compressed=False)
+            return ModelRunner(spec.cfg, weights, use_ema=args.ema, bucket=not args.no_bucket, device=args.device,
+                               compile_cache=args.compile_cache)
+    except InputError as e:
+        raise InputError(f"model '{spec.name}': {e.problem}", e.path, e.line) from None
+
+
+def run_model(spec: ModelSpec, features: dict, source=None, progress=None) -> tuple[dict, dict]:
+    """``ModelRunner.run`` on one example; returns (outputs, timings) with the compile time split off:
+    ``compile_s`` = first call minus a steady iteration (0 when the shape was compiled before)."""
+    outputs, t = spec.runner.run(features, source=source, on_iteration=progress)
+    iterations = t["iterations_s"]
+    total = float(sum(iterations))
+    compile_s = 0.0
+    if "first_call_s" in t:
+        steady = float(np.median(iterations[1:])) if len(iterations) > 1 else 0.0
+        compile_s = max(float(t["first_call_s"]) - steady, 0.0)
+    return outputs, {"predict_and_compile": total, "compile": compile_s, "predict": total - compile_s,
+                     "iterations": [float(x) for x in iterations]}

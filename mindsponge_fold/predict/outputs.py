@@ -1,0 +1,152 @@
+"""Output stage of ``predict``: the per-target directory, in AlphaFold's layout (run_alphafold.py).
+
+    <output-dir>/<target>/
+        features.npz                  raw features (AlphaFold: features.pkl)
+        msas/                         alignments computed by the search tools (and the precomputed ones beside them)
+        result_<model>.npz            the model's outputs (+ confidence/*; representations with --save-representations)
+        unrelaxed_<model>.pdb/.cif    per-residue pLDDT in the B-factor column
+        relaxed_<model>.pdb/.cif      Amber-relaxed (--models-to-relax best|all)
+        ranked_<i>.pdb/.cif           models by ranking confidence, relaxed when available
+        pae_<model>.json              PAE in the AlphaFold DB layout (models with the pTM head)
+        confidence_<model>.json       pLDDT in the AlphaFold DB layout
+        ranking_debug.json            {"plddts" | "ptm": {model: score}, "order": [best, ...]}
+        relax_metrics.json            remaining violations etc. per relaxed model
+        timings.json                  seconds: features, process_features_<m>, compile_<m>, predict_<m>, relax_<m>
+        plots/                        with --plots: pLDDT, PAE and contact-map PNGs
+
+Everything is written into a hidden sibling directory that is renamed to ``<target>`` when complete, so a target
+directory exists only when finished: a rerun skips it, and a crash leaves no half-written target.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from mindsponge_fold.common import confidence
+from mindsponge_fold.common import protein as protein_lib
+from mindsponge_fold.common.errors import InputError
+from mindsponge_fold.common.fileio import save_npz, write_json, write_text
+
+DONE_MARKER = "ranking_debug.json"      # written last; a finished target directory has it
+RANK_LABELS = {"plddt": "plddts", "ptm": "ptm"}
+
+
+def is_finished(output_dir, name: str) -> bool:
+    """True when ``output_dir/name`` is a finished target; error when it exists but is not one of ours."""
+    final = Path(output_dir) / name
+    if not final.exists():
+        return False
+    if (final / DONE_MARKER).is_file():
+        return True
+    raise InputError(f"exists but is not a finished prediction (no {DONE_MARKER}); remove it or pass --overwrite",
+                     final)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def target_directory(output_dir, name: str):
+    """Yield an empty temporary directory beside ``output_dir/name``; rename it to ``name`` on success (replacing
+    an existing one), delete it on error. Leftovers of dead runs for this target are removed first."""
+    root = Path(output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    prefix = f".{name}.partial-"
+    for stale in root.glob(prefix + "*"):
+        pid = stale.name[len(prefix):]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = root / f"{prefix}{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    final = root / name
+    old = root / f".{name}.replaced-{os.getpid()}"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def prediction_protein(features: dict, outputs: dict) -> protein_lib.Protein:
+    """The predicted structure with per-residue pLDDT as B-factors (model input aatype / residue_index)."""
+    first = {k: (np.asarray(features[k])[0] if np.ndim(features[k]) == 2 else features[k])
+             for k in ("aatype", "residue_index")}
+    return protein_lib.from_prediction(first["aatype"], outputs["structure_module/final_atom_positions"],
+                                       outputs["structure_module/final_atom_mask"], first["residue_index"],
+                                       plddt=outputs["confidence/plddt"])
+
+
+def ranking_confidence(outputs: dict, rank_by: str) -> float:
+    """AlphaFold's monomer ranking: mean pLDDT; or pTM (models with the PAE head)."""
+    if rank_by == "ptm":
+        return float(outputs["confidence/ptm"])
+    return float(np.mean(outputs["confidence/plddt"]))
+
+
+def write_structure(directory: Path, stem: str, prot: protein_lib.Protein) -> None:
+    write_text(directory / f"{stem}.pdb", protein_lib.to_pdb(prot))
+    write_text(directory / f"{stem}.cif", protein_lib.to_mmcif(prot, file_id=stem))
+
+
+def write_model_outputs(directory: Path, name: str, prot, outputs: dict, keep_representations: bool) -> None:
+    """unrelaxed_<name>.pdb/.cif, result_<name>.npz, confidence_<name>.json and (pTM models) pae_<name>.json."""
+    write_structure(directory, f"unrelaxed_{name}", prot)
+    kept = {k: v for k, v in outputs.items()
+            if keep_representations or not k.startswith(("representations/", "recycle_"))}
+    save_npz(directory / f"result_{name}.npz", kept)
+    write_text(directory / f"confidence_{name}.json", confidence.plddt_json(outputs["confidence/plddt"]))
+    if "confidence/predicted_aligned_error" in outputs:
+        confidence.write_pae_json(directory / f"pae_{name}.json", outputs["confidence/predicted_aligned_error"],
+                                  outputs["confidence/max_predicted_aligned_error"])
+
+
+def relax_model(directory: Path, name: str, prot, cfg) -> tuple[protein_lib.Protein, dict]:
+    """Amber-relax one model; write relaxed_<name>.pdb (with hydrogens, as AlphaFold) and .cif (heavy atoms)."""
+    from mindsponge_fold.relax.relax import relax_protein
+    relaxed_pdb, debug = relax_protein(prot, cfg)
+    write_text(directory / f"relaxed_{name}.pdb", relaxed_pdb)
+    relaxed = protein_lib.from_pdb_string(relaxed_pdb)
+    write_text(directory / f"relaxed_{name}.cif", protein_lib.to_mmcif(relaxed, file_id=f"relaxed_{name}"))
+    return relaxed, debug
+
+
+def write_ranked(directory: Path, order: list, unrelaxed: dict, relaxed: dict) -> None:
+    """ranked_<i>.pdb/.cif: the i-th best model, relaxed when it was (AlphaFold copies the relaxed PDB text)."""
+    for i, name in enumerate(order):
+        if name in relaxed:
+            shutil.copyfile(directory / f"relaxed_{name}.pdb", directory / f"ranked_{i}.pdb")
+            shutil.copyfile(directory / f"relaxed_{name}.cif", directory / f"ranked_{i}.cif")
+        else:
+            write_structure(directory, f"ranked_{i}", unrelaxed[name])
+
+
+def rank(scores: dict) -> list:
+    """Model names, best first (stable for ties)."""
+    return sorted(scores, key=lambda n: scores[n], reverse=True)
+
+
+def write_summary(directory: Path, scores: dict, order: list, rank_by: str, relax_debug: dict,
+                  timings: dict) -> None:
+    """relax_metrics.json, timings.json and, last (the done marker), ranking_debug.json."""
+    if relax_debug:
+        write_json(directory / "relax_metrics.json",
+                   {n: {"remaining_violations_count": d.get("violations_after"), **d} for n, d in relax_debug.items()},
+                   indent=1)
+    write_json(directory / "timings.json", timings, indent=1)
+    write_json(directory / DONE_MARKER, {RANK_LABELS[rank_by]: scores, "order": order}, indent=4)

@@ -1,0 +1,236 @@
+"""``predict`` on bad input: one-line error, exit status 2, nothing written. Plus the pieces that need no model run:
+target parsing, single-sequence features, ranking and ranked files, the atomic target directory."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from helpers import shared_path
+from mindsponge_fold.cli import main
+from mindsponge_fold.common.errors import InputError
+
+SEQ = "GSSGSSGMEGPLNLAHQQSRRADRLLAAGKYEEAISCHRKATTYLSEAMKLTESEQAHLSLELQRDSHMKQLLLIQERWKRAKREERLKAHSGPSSG"
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    (tmp_path / "q.fasta").write_text(f">2crb_A\n{SEQ}\n")
+    aln = tmp_path / "aln" / "2crb_A"
+    aln.mkdir(parents=True)
+    (aln / "bfd_uniclust_hits.a3m").write_text(f">query\n{SEQ}\n>hit\n{SEQ[:-3]}---\n")
+    return tmp_path
+
+
+def fails(capsys, tmp_path, argv, *needles):
+    out = tmp_path / "out"
+    status = main(["predict", "--output-dir", str(out)] + argv)
+    lines = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in lines if not line.startswith("predict: ")]     # progress lines aside
+    assert status == 2
+    assert len(err) == 1 and err[0].startswith("mindsponge-fold predict: error:"), lines
+    for needle in needles:
+        assert needle in err[0], err[0]
+    assert not out.exists() or not os.listdir(out)       # nothing (half-)written
+    return err[0]
+
+
+def base(w, fasta="q.fasta", models=("--models", "tiny", "--random-weights")):
+    return ["--fasta", str(w / fasta), "--alignments-dir", str(w / "aln"), "--models-to-relax", "none", *models]
+
+
+def test_unknown_residue_letter(capsys, workdir):
+    (workdir / "b.fasta").write_text(f">2crb_A\n{SEQ[:10]}B{SEQ[11:]}\n")
+    fails(capsys, workdir, base(workdir, "b.fasta"), "b.fasta", "'B' at position 11", "--allow-unknown")
+
+
+def test_non_letter_in_sequence(capsys, workdir):
+    (workdir / "b.fasta").write_text(f">2crb_A\n{SEQ[:10]}*{SEQ[11:]}\n")
+    fails(capsys, workdir, base(workdir, "b.fasta"), "b.fasta:2", "'*'")
+
+
+def test_empty_sequence(capsys, workdir):
+    (workdir / "e.fasta").write_text(f">2crb_A\n{SEQ}\n>empty\n\n")
+    fails(capsys, workdir, base(workdir, "e.fasta"), "e.fasta", "no residues")
+
+
+def test_over_long_sequence(capsys, workdir):
+    fails(capsys, workdir, base(workdir) + ["--max-length", "50"], "97 residues", "maximum length 50")
+
+
+def test_over_long_for_the_config_buckets(capsys, workdir):
+    long_seq = "A" * 300                                  # tiny's largest length bucket is 256
+    (workdir / "l.fasta").write_text(f">long\n{long_seq}\n")
+    fails(capsys, workdir, base(workdir, "l.fasta"), "300 residues", "maximum length 256")
+
+
+def test_missing_weights_file(capsys, workdir):
+    argv = base(workdir, models=["--models", f"tiny={workdir / 'nope.npz'}"])
+    fails(capsys, workdir, argv, "nope.npz", "model 'tiny'", "no such weights file")
+
+
+def test_no_weights_without_random_weights(capsys, workdir):
+    argv = base(workdir, models=["--models", "tiny"])
+    fails(capsys, workdir, argv, "model 'tiny': no weights", "--random-weights")
+
+
+def test_weights_of_another_model(capsys, workdir):
+    from mindsponge_fold.common.config import load_config
+    from mindsponge_fold.common.fileio import save_npz
+    from mindsponge_fold.predict.models import random_alphafold_params
+    no_pae = load_config("tiny", ["model.heads.predicted_aligned_error.weight=0"])   # a non-ptm tiny model
+    weights = workdir / "params_no_pae.npz"
+    save_npz(weights, random_alphafold_params(no_pae))
+    argv = base(workdir, models=["--models", f"tiny={weights}"])
+    fails(capsys, workdir, argv, "params_no_pae.npz", "weights do not fit", "PAE head")
+
+
+def test_unknown_model_preset(capsys, workdir):
+    argv = base(workdir, models=["--models", "my_model", "--random-weights"])
+    fails(capsys, workdir, argv, "model 'my_model'", "--preset")
+
+
+def test_missing_search_binary(capsys, workdir, monkeypatch, tmp_path):
+    db = tmp_path / "db.fasta"
+    db.write_text(f">x\n{SEQ}\n")
+    (tmp_path / "empty_path").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty_path"))
+    fails(capsys, workdir, base(workdir) + ["--uniref90-database", str(db)], "jackhmmer", "not found")
+
+
+def test_missing_database(capsys, workdir):
+    fails(capsys, workdir, base(workdir) + ["--uniref90-database", str(workdir / "nodb.fasta")],
+          "nodb.fasta", "not found")
+
+
+def test_no_alignments_and_no_search(capsys, workdir):
+    (workdir / "other.fasta").write_text(f">other\n{SEQ}\n>second\n{SEQ}\n")
+    fails(capsys, workdir, base(workdir, "other.fasta"), "no alignments for target 'other'", "--single-sequence")
+
+
+def test_duplicate_target_names(capsys, workdir):
+    (workdir / "d.fasta").write_text(f">x one\n{SEQ}\n>x two\n{SEQ}\n")
+    fails(capsys, workdir, base(workdir, "d.fasta"), "two targets are named 'x'")
+
+
+def test_unfinished_target_directory_is_not_overwritten(capsys, workdir):
+    (workdir / "out" / "2crb_A").mkdir(parents=True)
+    status = main(["predict", "--output-dir", str(workdir / "out")] + base(workdir))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "not a finished prediction" in err[0]
+    assert os.listdir(workdir / "out" / "2crb_A") == []
+
+
+def test_ptm_ranking_needs_ptm_models(capsys, workdir):
+    no_pae = ["--set", "model.heads.predicted_aligned_error.weight=0"]
+    fails(capsys, workdir, base(workdir) + ["--rank-by", "ptm", *no_pae],
+          "--rank-by ptm", "model 'tiny'")
+
+
+# ---------------------------------------------------------------------------------------------- pieces, no model run
+
+def test_fasta_targets_and_alignment_lookup(tmp_path):
+    from mindsponge_fold.predict import inputs
+    fasta = tmp_path / "t.fasta"
+    fasta.write_text(f">sp|P1|a first\n{SEQ}\n>b/2 second\nACDE\n")
+    targets = inputs.read_fasta_targets([fasta])
+    assert [t.name for t in targets] == ["sp_P1_a", "b_2"]
+    assert [len(t.sequence) for t in targets] == [97, 4]
+    (tmp_path / "aln" / "b_2").mkdir(parents=True)
+    assert inputs.alignment_dir_for(targets[1], tmp_path / "aln", False) == tmp_path / "aln" / "b_2"
+    assert inputs.alignment_dir_for(targets[0], tmp_path / "aln", False) is None
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "uniref90_hits.sto").write_text("")
+    assert inputs.alignment_dir_for(targets[0], tmp_path / "flat", True) == tmp_path / "flat"
+    assert inputs.alignment_dir_for(targets[0], tmp_path / "flat", False) is None
+    fasta.write_text(">u\nACXD\n")
+    with pytest.raises(InputError, match="'X' at position 3"):
+        inputs.read_fasta_targets([fasta])
+    assert inputs.read_fasta_targets([fasta], allow_unknown=True)[0].sequence == "ACXD"
+
+
+def test_single_sequence_features_are_valid_raw_features():
+    from mindsponge_fold.common.config import load_config
+    from mindsponge_fold.data import feature_shapes as fs
+    from mindsponge_fold.predict.features import single_sequence_features
+    from mindsponge_fold.data.transforms import process_features
+    raw = single_sequence_features(SEQ, "q")
+    fs.validate(raw, spec=fs.RAW_FEATURES)
+    assert raw["msa"].shape == (1, 97) and raw["template_aatype"].shape[0] == 0
+    processed = process_features(raw, load_config("tiny"))
+    assert processed["msa_feat"].shape[1] >= 1 and processed["aatype"].shape[-1] == 97
+
+
+def test_single_sequence_mode_from_fasta_with_shared_alignments_dir(tmp_path):
+    """Real alignments for one target, single-sequence for the other (no alignments)."""
+    from mindsponge_fold.predict import features, inputs
+    import argparse
+    src = shared_path("data", "openfold_testdata", "alignments", "2crb_A")
+    (tmp_path / "aln").mkdir()
+    os.symlink(src, tmp_path / "aln" / "2crb_A")
+    parser = argparse.ArgumentParser()
+    features.add_arguments(parser)
+    args = parser.parse_args(["--alignments-dir", str(tmp_path / "aln"), "--single-sequence"])
+    builder = features.FeatureBuilder(args)
+    builder.num_targets = 2
+    with_msa = builder.raw_features(inputs.Target("2crb_A", SEQ, "2crb_A", "x"), tmp_path)
+    alone = builder.raw_features(inputs.Target("other", SEQ, "other", "x"), tmp_path)
+    assert with_msa["msa"].shape[0] == 868 and alone["msa"].shape[0] == 1
+    assert sorted(os.listdir(tmp_path)) == ["aln"]      # precomputed alignments read in place, nothing written
+
+
+def test_ranking_and_ranked_files(tmp_path):
+    from mindsponge_fold.common import protein
+    from mindsponge_fold.predict import outputs
+    scores = {"model_1": 71.0, "model_2": 80.5, "model_3": 65.0}
+    order = outputs.rank(scores)
+    assert order == ["model_2", "model_1", "model_3"]
+    n = 3
+    pos = np.zeros((n, 37, 3), np.float32)
+    pos[:, 1, 0] = np.arange(n) * 3.8
+    mask = np.zeros((n, 37), np.float32)
+    mask[:, 1] = 1
+    prots = {m: protein.from_prediction(np.zeros(n, int), pos + i, mask, plddt=np.full(n, 10.0 * (i + 1)))
+             for i, m in enumerate(scores)}
+    (tmp_path / "relaxed_model_2.pdb").write_text("RELAXED PDB\n")
+    (tmp_path / "relaxed_model_2.cif").write_text("RELAXED CIF\n")
+    outputs.write_ranked(tmp_path, order, prots, {"model_2": None})
+    assert (tmp_path / "ranked_0.pdb").read_text() == "RELAXED PDB\n"
+    assert (tmp_path / "ranked_0.cif").read_text() == "RELAXED CIF\n"
+    assert (tmp_path / "ranked_1.pdb").read_text() == protein.to_pdb(prots["model_1"])
+    assert (tmp_path / "ranked_2.pdb").read_text() == protein.to_pdb(prots["model_3"])
+    outputs.write_summary(tmp_path, scores, order, "plddt", {}, {"features": 1.0})
+    assert json.loads((tmp_path / "ranking_debug.json").read_text()) == {"plddts": scores, "order": order}
+    assert outputs.ranking_confidence({"confidence/plddt": np.array([50.0, 70.0]), "confidence/ptm": 0.3},
+                                      "plddt") == 60.0
+    assert outputs.ranking_confidence({"confidence/ptm": np.float64(0.3)}, "ptm") == 0.3
+
+
+def test_target_directory_is_atomic(tmp_path):
+    from mindsponge_fold.predict import outputs
+    with pytest.raises(RuntimeError):
+        with outputs.target_directory(tmp_path, "t") as work:
+            (work / "half.pdb").write_text("x")
+            raise RuntimeError("crash mid-target")
+    assert os.listdir(tmp_path) == []
+    with outputs.target_directory(tmp_path, "t") as work:
+        (work / "ranking_debug.json").write_text("{}")
+        assert not (tmp_path / "t").exists()
+    assert os.listdir(tmp_path) == ["t"] and outputs.is_finished(tmp_path, "t")
+    stale = tmp_path / ".t.partial-999999999"       # left by a dead run
+    stale.mkdir()
+    with outputs.target_directory(tmp_path, "t") as work:
+        (work / "ranking_debug.json").write_text('{"new": 1}')
+    assert sorted(os.listdir(tmp_path)) == ["t"]
+    assert json.loads((tmp_path / "t" / "ranking_debug.json").read_text()) == {"new": 1}
+
+
+def test_random_weights_are_seeded_and_non_zero():
+    from mindsponge_fold.common.config import load_config
+    from mindsponge_fold.predict.models import random_alphafold_params
+    cfg = load_config("tiny")
+    a, b, c = (random_alphafold_params(cfg, s) for s in (1, 1, 2))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert any(not np.array_equal(a[k], c[k]) for k in a)
+    assert all(np.abs(v).max() > 0 for v in a.values())        # no all-zero ('final' init) layer left
+    assert all(k.startswith("alphafold/alphafold_iteration/") and "//" in k for k in a)
