@@ -12,6 +12,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import Parameter, Tensor, ops
 
+from mindsponge_fold.model import chunking
 from mindsponge_fold.model.primitives import (Attention, GlobalAttention, LayerNorm, Linear, Module, SharedDropout,
                                               dropout_broadcast_dim)
 
@@ -40,8 +41,14 @@ class Transition(Module):
         self.input_layer_norm = LayerNorm(ctx, channels, stack)
         self.transition1 = Linear(ctx, channels, hidden, initializer="relu", stack=stack)
         self.transition2 = Linear(ctx, hidden, channels, initializer="final", stack=stack)
+        self.channels, self.hidden = int(channels), hidden
 
     def construct(self, act, mask, idx=None):
+        rows, cols = act.shape[0], act.shape[1]
+        chunk = self.rows_per_chunk(rows, cols * (self.hidden + self.channels))
+        return chunking.map_rows(self._transition, chunk, (act,), (idx,), (cols, self.channels), self.dtype)
+
+    def _transition(self, act, idx):
         x = self.input_layer_norm(act, idx)
         return self.transition2(ops.relu(self.transition1(x, idx)), idx)
 
@@ -179,14 +186,23 @@ class OuterProductMean(Module):
         mask = msa_mask.astype(self.dtype)
         x = self.layer_norm_input(msa, idx)
         left = mask[..., None] * self.left_projection(x, idx)                      # [S, N, oc]
-        right = mask[..., None] * self.right_projection(x, idx)
-        # outer[i, c, j, e] = sum_s left[s, i, c] right[s, j, e]
-        outer = ops.matmul(ops.transpose(left, (1, 2, 0)).reshape(n * oc, s), right.reshape(s, n * oc))
-        outer = ops.transpose(outer.reshape(n, oc, n, oc), (0, 2, 1, 3)).reshape(n * n, oc * oc)
-        w = self.take(self.output_w, idx).reshape(oc * oc, self.pair_channel).astype(self.dtype)
-        act = ops.matmul(outer, w) + self.take(self.output_b, idx).astype(self.dtype)
+        right = (mask[..., None] * self.right_projection(x, idx)).reshape(s, n * oc)
         norm = ops.matmul(ops.transpose(mask, (1, 0)), mask)                          # [N, N] rows both present
-        return act.reshape(n, n, self.pair_channel) / (1e-3 + norm[..., None])
+        w = self.take(self.output_w, idx).reshape(oc * oc, self.pair_channel).astype(self.dtype)
+        b = self.take(self.output_b, idx).astype(self.dtype)
+        chunk = self.rows_per_chunk(n, n * (2 * oc * oc + self.pair_channel))
+        return chunking.map_rows(self._outer_rows, chunk, (ops.transpose(left, (1, 2, 0)), norm), (right, w, b),
+                                 (n, self.pair_channel), self.dtype)
+
+    def _outer_rows(self, left_t, norm, right, w, b):
+        """Rows i of the update: left_t [I, oc, S], norm [I, N], right [S, N*oc] -> [I, N, c_z]."""
+        rows, oc, s = left_t.shape
+        n = norm.shape[1]
+        # outer[i, c, j, e] = sum_s left[s, i, c] right[s, j, e]
+        outer = ops.matmul(left_t.reshape(rows * oc, s), right)
+        outer = ops.transpose(outer.reshape(rows, oc, n, oc), (0, 2, 1, 3)).reshape(rows * n, oc * oc)
+        act = ops.matmul(outer, w) + b
+        return act.reshape(rows, n, self.pair_channel) / (1e-3 + norm[..., None])
 
 
 class EvoformerIteration(Module):

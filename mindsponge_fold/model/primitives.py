@@ -26,6 +26,8 @@ import mindspore as ms
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
+from mindsponge_fold.model import chunking
+
 TRUNCATED_NORMAL_STDDEV_FACTOR = np.asarray(.87962566103423978, dtype=np.float32)
 LOGIT_CLIP = 1e8           # AlphaFold's (fork's) logit clip for float32 softmax inputs
 MASK_BIAS_FP32 = 1e9       # AlphaFold's mask bias 1e9 * (mask - 1)
@@ -40,7 +42,7 @@ class ModelContext:
     deterministic: bool = False                     # no dropout even when training
     zero_init: bool = True                          # zero-initialised output layers (AlphaFold's default)
     subbatch_size: int = 4
-    chunk_size: int = 0                             # inference chunking of attention/transitions (0 = off)
+    chunk_size: int = 0                             # inference chunking (0 = off, k rows, -1 = auto; see chunking)
     seed: int = 0
     rng: np.random.Generator = field(default=None, compare=False, repr=False)
 
@@ -58,7 +60,7 @@ class ModelContext:
             deterministic=bool(gcfg.deterministic),
             zero_init=bool(gcfg.zero_init),
             subbatch_size=int(gcfg.subbatch_size),
-            chunk_size=int(cfg.chunking.chunk_size or 0),
+            chunk_size=chunking.setting_from_config(cfg.chunking.chunk_size),
             seed=int(cfg.train.seed if seed is None else seed),
         )
 
@@ -118,6 +120,7 @@ class Module(nn.Cell):
         super().__init__()
         self.stack = tuple(int(s) for s in stack)
         self.dtype = ctx.dtype
+        self.chunk_setting = int(ctx.chunk_size)
         self._rng = ctx.rng
 
     def add_param(self, name: str, shape, init, fan_in_shape=None):
@@ -134,6 +137,12 @@ class Module(nn.Cell):
     @staticmethod
     def take(param, idx):
         return param if idx is None else ops.gather(param, idx, 0)
+
+    def rows_per_chunk(self, num_rows: int, row_elems: int) -> int:
+        """Inference chunk size for an op over ``num_rows`` rows (all rows in training; see :mod:`chunking`)."""
+        if self.training:
+            return num_rows
+        return chunking.rows_per_chunk(self.chunk_setting, num_rows, row_elems)
 
 
 class Linear(Module):
@@ -234,6 +243,18 @@ class Attention(Module):
         return y.reshape(b, n, h, d).transpose(0, 2, 1, 3)
 
     def construct(self, q_data, m_data, key_mask, nonbatched_bias=None, idx=None):
+        b, nq, _ = q_data.shape
+        nk = m_data.shape[1]
+        chunk = self.rows_per_chunk(b, self.h * nq * nk + nq * self.q_dim + 2 * nk * self.m_dim)
+        if chunk >= b:
+            return self._attend(q_data, m_data, key_mask, nonbatched_bias, idx)
+        if key_mask.ndim == 2 and key_mask.shape[0] == b:
+            sliced, shared = (q_data, m_data, key_mask), (nonbatched_bias, idx)
+        else:
+            sliced, shared = (q_data, m_data), (key_mask, nonbatched_bias, idx)
+        return chunking.map_rows(self._attend, chunk, sliced, shared, (nq, self.output_dim), self.dtype)
+
+    def _attend(self, q_data, m_data, key_mask, nonbatched_bias, idx):
         b, nq, _ = q_data.shape
         q = self._proj(q_data, self.take(self.query_w, idx)) * self.scale      # [B,H,Q,kd]
         k = self._proj(m_data, self.take(self.key_w, idx))                     # [B,H,K,kd]
