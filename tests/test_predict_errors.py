@@ -234,3 +234,15 @@ def test_random_weights_are_seeded_and_non_zero():
     assert any(not np.array_equal(a[k], c[k]) for k in a)
     assert all(np.abs(v).max() > 0 for v in a.values())        # no all-zero ('final' init) layer left
     assert all(k.startswith("alphafold/alphafold_iteration/") and "//" in k for k in a)
+
+
+def test_features_file_targets():
+    from helpers import reference_path
+    from mindsponge_fold.predict import inputs
+    raw = inputs.read_features_target(reference_path("raw_features.npz"))
+    processed = inputs.read_features_target(reference_path("processed_features.npz"), name="fixture")
+    assert raw.sequence == processed.sequence == SEQ
+    assert not raw.processed and processed.processed and processed.name == "fixture"
+    assert inputs.read_features_target(reference_path("processed_features.npz")).name == "processed_features"
+    with pytest.raises(InputError, match="maximum length 90"):
+        inputs.read_features_target(reference_path("raw_features.npz"), max_length=90)
