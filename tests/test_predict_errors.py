@@ -246,3 +246,62 @@ def test_features_file_targets():
     assert inputs.read_features_target(reference_path("processed_features.npz")).name == "processed_features"
     with pytest.raises(InputError, match="maximum length 90"):
         inputs.read_features_target(reference_path("raw_features.npz"), max_length=90)
+
+
+class FakeRunner:
+    """Stands in for ModelRunner: outputs of the right names and shapes, pLDDT set per model."""
+
+    def __init__(self, plddt):
+        self.plddt = plddt
+
+    def run(self, features, source=None, on_iteration=None):
+        n = features["aatype"].shape[-1]
+        pos = np.zeros((n, 37, 3), np.float32)
+        pos[:, :, 0] = np.arange(n)[:, None] * 3.8
+        pos[:, :, 1] = np.arange(37)[None] * 0.1
+        mask = features["atom37_atom_exists"][0].astype(np.float32)
+        on_iteration(0, 0)
+        return ({"structure_module/final_atom_positions": pos, "structure_module/final_atom_mask": mask,
+                 "confidence/plddt": np.full(n, self.plddt), "distogram/logits": np.zeros((n, n, 64), np.float32),
+                 "distogram/bin_edges": np.linspace(2.3125, 21.6875, 63).astype(np.float32)},
+                {"iterations_s": [0.5], "first_call_s": 0.5})
+
+
+def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, monkeypatch):
+    """predict_target with stand-in runners: ranked files follow the pLDDT order, relax 'all' with one failure keeps
+    that model unrelaxed (recorded in relax_metrics.json) instead of discarding the target."""
+    import argparse
+    from mindsponge_fold.predict import cli, features, inputs, models, outputs
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--fasta", "x", "--output-dir", str(tmp_path), "--single-sequence", "--preset", "tiny",
+                              "--models", "low,high", "--random-weights", "--models-to-relax", "all", "--plots"])
+    specs = models.resolve_models(args)
+    for spec, plddt in zip(specs, (40.0, 80.0)):
+        spec.runner = FakeRunner(plddt)
+
+    def fake_relax(directory, name, prot, cfg):
+        if name == "high":
+            raise RuntimeError("Particle coordinate is NaN.\nmore text")
+        (directory / f"relaxed_{name}.pdb").write_text("RELAXED\n")
+        (directory / f"relaxed_{name}.cif").write_text("RELAXED CIF\n")
+        return prot, {"violations_before": 3, "violations_after": 0}
+
+    monkeypatch.setattr(outputs, "relax_model", fake_relax)
+    target = inputs.Target("t", "ACDEFGHIKL", "t", "x")
+    builder = features.FeatureBuilder(args)
+    with outputs.target_directory(tmp_path, "t") as work:
+        summary = cli.predict_target(target, specs, builder, work, args, "plddt")
+    d = tmp_path / "t"
+    assert summary["order"] == ["high", "low"]
+    assert json.loads((d / "ranking_debug.json").read_text()) == {"plddts": {"low": 40.0, "high": 80.0},
+                                                                  "order": ["high", "low"]}
+    assert "ATOM" in (d / "ranked_0.pdb").read_text()                # 'high': relax failed -> unrelaxed
+    assert (d / "ranked_1.pdb").read_text() == "RELAXED\n"          # 'low': relaxed
+    metrics = json.loads((d / "relax_metrics.json").read_text())
+    assert metrics["high"] == {"error": "RuntimeError: Particle coordinate is NaN."}
+    assert metrics["low"]["remaining_violations_count"] == 0
+    timings = json.loads((d / "timings.json").read_text())
+    assert {"relax_low", "relax_high", "compile_low", "predict_high"} <= set(timings)
+    assert sorted(os.listdir(d / "plots")) == ["contacts_high.png", "contacts_low.png", "plddt.png"]
+    assert not (d / "pae_low.json").exists()                          # no PAE output -> no PAE file

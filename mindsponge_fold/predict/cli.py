@@ -130,8 +130,16 @@ def predict_target(target, specs, builder, work: Path, args, rank_by: str) -> di
         say(f"{target.name} {name}: Amber relax ...")
         t0 = time.perf_counter()
         spec = next(s for s in specs if s.name == name)
-        relaxed[name], relax_debug[name] = outputs.relax_model(work, name, proteins[name], spec.cfg)
-        timings[f"relax_{name}"] = time.perf_counter() - t0
+        try:
+            relaxed[name], relax_debug[name] = outputs.relax_model(work, name, proteins[name], spec.cfg)
+        except Exception as e:  # noqa: BLE001 -- a failed minimisation must not discard the model's predictions
+            problem = (str(e).splitlines() or [type(e).__name__])[0][:300]
+            relax_debug[name] = {"error": f"{type(e).__name__}: {problem}"}
+            say(f"{target.name} {name}: WARNING relax failed ({relax_debug[name]['error']}); ranked files use the "
+                f"unrelaxed model")
+            continue
+        finally:
+            timings[f"relax_{name}"] = time.perf_counter() - t0
         say(f"{target.name} {name}: relaxed in {timings[f'relax_{name}']:.1f} s, violating residues "
             f"{relax_debug[name]['violations_before']} -> {relax_debug[name]['violations_after']}")
     outputs.write_ranked(work, order, proteins, relaxed)

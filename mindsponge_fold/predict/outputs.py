@@ -120,9 +120,10 @@ def relax_model(directory: Path, name: str, prot, cfg) -> tuple[protein_lib.Prot
     """Amber-relax one model; write relaxed_<name>.pdb (with hydrogens, as AlphaFold) and .cif (heavy atoms)."""
     from mindsponge_fold.relax.relax import relax_protein
     relaxed_pdb, debug = relax_protein(prot, cfg)
-    write_text(directory / f"relaxed_{name}.pdb", relaxed_pdb)
     relaxed = protein_lib.from_pdb_string(relaxed_pdb)
-    write_text(directory / f"relaxed_{name}.cif", protein_lib.to_mmcif(relaxed, file_id=f"relaxed_{name}"))
+    relaxed_cif = protein_lib.to_mmcif(relaxed, file_id=f"relaxed_{name}")
+    write_text(directory / f"relaxed_{name}.pdb", relaxed_pdb)
+    write_text(directory / f"relaxed_{name}.cif", relaxed_cif)
     return relaxed, debug
 
 
@@ -145,8 +146,8 @@ def write_summary(directory: Path, scores: dict, order: list, rank_by: str, rela
                   timings: dict) -> None:
     """relax_metrics.json, timings.json and, last (the done marker), ranking_debug.json."""
     if relax_debug:
-        write_json(directory / "relax_metrics.json",
-                   {n: {"remaining_violations_count": d.get("violations_after"), **d} for n, d in relax_debug.items()},
-                   indent=1)
+        metrics = {n: ({"remaining_violations_count": d["violations_after"]} if "violations_after" in d else {}) | d
+                   for n, d in relax_debug.items()}     # AlphaFold's key, then our debug (or the error)
+        write_json(directory / "relax_metrics.json", metrics, indent=1)
     write_json(directory / "timings.json", timings, indent=1)
     write_json(directory / DONE_MARKER, {RANK_LABELS[rank_by]: scores, "order": order}, indent=4)
