@@ -61,3 +61,17 @@ def test_convert_refuses_unreadable_input(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "params.npz" in err
     assert not (tmp_path / "o.ckpt").exists()
+
+
+def test_table_is_stable_when_the_model_is_wrapped(tmp_path):
+    """Wrapping the network (graph entry, training cells) renames Parameter.name; the table must not change."""
+    from mindsponge_fold.model.alphafold import TupleOutput
+    cfg = load_alphafold_config_file(reference_path("config.json"))
+    model = build_model(cfg)
+    before = P.param_table(model)
+    TupleOutput(model)
+    assert P.param_table(model) == before
+    P.load_weights(model, reference_path("params.npz"))
+    P.save_checkpoint(model, tmp_path / "w.ckpt")
+    names = set(P.read_checkpoint(tmp_path / "w.ckpt"))
+    assert {row[1] for row in before} <= names and not any(n.startswith("model.") for n in names)

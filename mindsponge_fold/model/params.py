@@ -50,8 +50,11 @@ def cell_name(official: str) -> str:
 
 
 def model_parameters(model) -> dict:
-    """name -> Parameter for the weights of a model Cell (AlphaFoldIteration or anything holding its params)."""
-    return {p.name: p for p in model.get_parameters()}
+    """name -> Parameter for the weights of a model Cell, names RELATIVE to that Cell.
+
+    ``Parameter.name`` is global and gains a prefix when the Cell is later wrapped (e.g. ``model.`` inside
+    TupleOutput or a training cell); ``parameters_and_names()`` is relative to the Cell it is called on."""
+    return dict(model.parameters_and_names())
 
 
 def param_table(model) -> list[tuple[str, str, tuple]]:
