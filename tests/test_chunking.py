@@ -21,10 +21,13 @@ def test_rows_per_chunk_rule():
     assert chunking.rows_per_chunk(0, 100, 10 ** 9) == 100                  # off
     assert chunking.rows_per_chunk(7, 100, 1) == 7 and chunking.rows_per_chunk(7, 5, 1) == 5
     n = 1024     # auto: triangle attention rows (4 heads x N x N) and extra-MSA row attention rows (8 heads)
+    budget_rows = chunking.AUTO_BUDGET_BYTES // 4
     tri = chunking.rows_per_chunk(chunking.AUTO, n, 4 * n * n)
     row = chunking.rows_per_chunk(chunking.AUTO, 5120, 8 * n * n)
-    assert tri == 16 and row == 8
-    assert chunking.rows_per_chunk(chunking.AUTO, 64, 4 * 64 * 64) == 64     # small inputs: one chunk
+    assert tri * 4 * n * n <= budget_rows < 2 * tri * 4 * n * n and tri & (tri - 1) == 0
+    assert row == max(1, budget_rows // (8 * n * n))
+    assert chunking.rows_per_chunk(chunking.AUTO, 32, 4 * 32 * 32) == 32     # small inputs: one chunk
+    assert chunking.rows_per_chunk(chunking.AUTO, 10 ** 6, 10 ** 12) == 1     # never below one row
     assert chunking.setting_from_config(None) == chunking.AUTO and chunking.setting_from_config(0) == 0
     with pytest.raises(ValueError):
         chunking.setting_from_config(-3)
