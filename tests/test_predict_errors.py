@@ -251,8 +251,9 @@ def test_features_file_targets():
 class FakeRunner:
     """Stands in for ModelRunner: outputs of the right names and shapes, pLDDT set per model."""
 
-    def __init__(self, plddt):
+    def __init__(self, plddt, weights_id):
         self.plddt = plddt
+        self.weights_id = weights_id      # the model whose weights it holds (shared runners reload otherwise)
 
     def run(self, features, source=None, on_iteration=None):
         n = features["aatype"].shape[-1]
@@ -278,7 +279,7 @@ def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, mo
                               "--models", "low,high", "--random-weights", "--models-to-relax", "all", "--plots"])
     specs = models.resolve_models(args)
     for spec, plddt in zip(specs, (40.0, 80.0)):
-        spec.runner = FakeRunner(plddt)
+        spec.runner = FakeRunner(plddt, spec.name)
 
     def fake_relax(directory, name, prot, cfg):
         if name == "high":
@@ -305,3 +306,27 @@ def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, mo
     assert {"relax_low", "relax_high", "compile_low", "predict_high"} <= set(timings)
     assert sorted(os.listdir(d / "plots")) == ["contacts_high.png", "contacts_low.png", "plddt.png"]
     assert not (d / "pae_low.json").exists()                          # no PAE output -> no PAE file
+
+
+def test_models_with_one_config_share_one_runner_and_swap_weights(tmp_path):
+    """Two models of the same config build (and compile) one network; run_model runs each with its own weights."""
+    import argparse
+    from mindsponge_fold.model.params import export_alphafold_params
+    from mindsponge_fold.predict import cli, models
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--fasta", "x", "--output-dir", str(tmp_path), "--single-sequence", "--preset", "tiny",
+                              "--models", "a,b", "--random-weights"])
+    specs = models.resolve_models(args)
+    shared = {}
+    for spec in specs:
+        spec.runner = models.load_runner(spec, args, shared)
+    runner = specs[0].runner
+    assert specs[1].runner is runner and len(shared) == 1
+    key = "alphafold/alphafold_iteration/structure_module/initial_projection//weights"
+    runner.run = lambda features, source=None, on_iteration=None: (
+        {"w": export_alphafold_params(runner.model)[key]}, {"iterations_s": [0.0]})
+    for spec in specs + specs[::-1]:
+        out, _ = models.run_model(spec, {})
+        np.testing.assert_array_equal(out["w"], spec.weights_source[key])
+    assert not np.array_equal(specs[0].weights_source[key], specs[1].weights_source[key])

@@ -68,14 +68,25 @@ class ModelRunner:
         self.cfg = cfg
         self.bucket = bucket
         self.model = build_model(cfg, ctx)
+        self.weights_id = None
         if weights is not None:
-            load_weights(self.model, weights, use_ema=use_ema)
+            self.load_weights(weights, use_ema=use_ema)
         self.model.set_train(False)
         self.graph = TupleOutput(self.model)
         evo = cfg.model.embeddings_and_evoformer
         self.c_m, self.c_z = int(evo.msa_channel), int(evo.pair_channel)
         self.compiled_shapes: set = set()
         self.compile_cache = compile_cache or os.environ.get("MSF_COMPILE_CACHE") or None
+
+    def load_weights(self, weights, use_ema: bool = False, weights_id=None) -> None:
+        """(Re)load weights into the already built (and possibly compiled) network: AlphaFold .npz / our .ckpt
+        path, or a dict of AlphaFold-layout arrays. Models sharing a config share one compiled graph this way."""
+        from mindsponge_fold.model.params import load_alphafold_params, load_weights
+        if isinstance(weights, dict):
+            load_alphafold_params(self.model, weights, source=str(weights_id or "weights"))
+        else:
+            load_weights(self.model, weights, use_ema=use_ema)
+        self.weights_id = weights_id if weights_id is not None else str(weights)
 
     # -- preparation ----------------------------------------------------------------------------------------------
     def padded_length(self, n_res: int) -> int:

@@ -164,9 +164,10 @@ def run(args) -> int:
     builder = features_stage.FeatureBuilder(args)   # checks search binaries and databases
     builder.num_targets = len(targets)
     inputs.check_alignments_available(todo, args.alignments_dir, builder.can_search, args.single_sequence)
+    shared_runners: dict = {}
     for spec in specs:
         say(f"loading model {spec.describe()}")
-        spec.runner = models.load_runner(spec, args)
+        spec.runner = models.load_runner(spec, args, shared_runners)
     for i, target in enumerate(todo, start=1):
         say(f"[{i}/{len(todo)}] {target.name}: {len(target.sequence)} residues")
         with outputs.target_directory(out_dir, target.name) as work:

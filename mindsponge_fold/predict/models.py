@@ -50,7 +50,9 @@ class ModelSpec:
     cfg: object
     weights: str | None          # None: random weights
     random_seed: int = 0
-    runner: object = None
+    runner: object = None         # shared by every model with the same config (one compiled graph)
+    weights_source: object = None  # path, or AlphaFold-layout arrays for random weights
+    use_ema: bool = False
 
     @property
     def has_pae_head(self) -> bool:
@@ -125,27 +127,34 @@ def random_alphafold_params(cfg, seed: int = 0, scale: float = 0.02) -> dict:
             for k, v in sorted(arrays.items())}
 
 
-def load_runner(spec: ModelSpec, args):
-    """Build the network of ``spec`` and load its weights; a weights file for another model -> InputError.
-    Random weights go through a temporary AlphaFold-layout .npz: the same loading path as released weights."""
-    import tempfile
-    from mindsponge_fold.common.fileio import save_npz
+def load_runner(spec: ModelSpec, args, shared: dict | None = None):
+    """The runner for ``spec``: built once per distinct config (models that differ only in weights share the
+    compiled graph) with this model's weights checked by loading them now, so a weights file for another model is
+    refused before any target runs (InputError). Random weights are AlphaFold-layout arrays, loaded by the same
+    strict path as released weights."""
+    import json
     from mindsponge_fold.model.runner import ModelRunner
+    shared = {} if shared is None else shared
+    key = json.dumps(spec.cfg.to_dict(), sort_keys=True, default=str)
+    spec.weights_source = spec.weights if spec.weights is not None else random_alphafold_params(
+        spec.cfg, spec.random_seed)
     try:
-        with tempfile.TemporaryDirectory(prefix="msf-random-weights-") as tmp:
-            weights = spec.weights
-            if weights is None:
-                weights = str(Path(tmp) / f"params_{spec.name}.npz")
-                save_npz(weights, random_alphafold_params(spec.cfg, spec.random_seed), compressed=False)
-            return ModelRunner(spec.cfg, weights, use_ema=args.ema, bucket=not args.no_bucket, device=args.device,
-                               compile_cache=args.compile_cache)
+        if key not in shared:
+            shared[key] = ModelRunner(spec.cfg, None, bucket=not args.no_bucket,
+                                      device=args.device, compile_cache=args.compile_cache)
+        runner = shared[key]
+        spec.use_ema = bool(args.ema)
+        runner.load_weights(spec.weights_source, use_ema=spec.use_ema, weights_id=spec.name)
     except InputError as e:
         raise InputError(f"model '{spec.name}': {e.problem}", e.path, e.line) from None
+    return runner
 
 
 def run_model(spec: ModelSpec, features: dict, source=None, progress=None) -> tuple[dict, dict]:
     """``ModelRunner.run`` on one example; returns (outputs, timings) with the compile time split off:
     ``compile_s`` = first call minus a steady iteration (0 when the shape was compiled before)."""
+    if spec.runner.weights_id != spec.name:       # the runner is shared with another model of the same config
+        spec.runner.load_weights(spec.weights_source, use_ema=spec.use_ema, weights_id=spec.name)
     outputs, t = spec.runner.run(features, source=source, on_iteration=progress)
     iterations = t["iterations_s"]
     total = float(sum(iterations))
