@@ -10,7 +10,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MSF_SHARED", REPO_ROOT.parent / "shared")).resolve()
-REFERENCE = SHARED / "fixtures" / "reference"
+# MSF_REFERENCE: another fixture directory in the same format (other protein, seed or recycle count)
+REFERENCE = Path(os.environ.get("MSF_REFERENCE", SHARED / "fixtures" / "reference")).resolve()
 
 
 def shared_path(*parts) -> Path:
@@ -22,5 +23,8 @@ def shared_path(*parts) -> Path:
 
 
 def reference_path(name: str) -> Path:
-    """A file of the AlphaFold reference fixture (../shared/fixtures/reference/NAME)."""
-    return shared_path("fixtures", "reference", name)
+    """A file of the AlphaFold reference fixture (../shared/fixtures/reference/NAME, or $MSF_REFERENCE/NAME)."""
+    p = REFERENCE / name
+    if not p.exists():
+        pytest.skip(f"reference fixture file not available: {p} does not exist (set MSF_SHARED or MSF_REFERENCE)")
+    return p

@@ -1,51 +1,35 @@
-"""Comparison against the reference fixture with its suggested tolerances (README "Suggested use")."""
-import json
+"""Comparison against the reference fixture with its suggested tolerances (README "Suggested use"); the logic lives
+in :mod:`mindsponge_fold.eval.parity` (also used by scripts/check_parity.py)."""
+from helpers import REFERENCE, reference_path
+from mindsponge_fold.eval import parity as P
 
-import numpy as np
-
-from helpers import reference_path
+relative_errors = P.relative_errors
 
 
 def tolerances() -> dict:
-    return json.loads(reference_path("suggested_tolerances.json").read_text())
+    return P.tolerances(reference_path("suggested_tolerances.json").parent)
 
 
 def free_tolerances() -> dict:
-    """Tolerances for free-running recycling, derived like suggested_tolerances.json (10x the measured float32 vs
-    float64 error, floors 1e-5 max / 1e-6 rms) from noise_floor.json's "free" comparison."""
-    free = json.loads(reference_path("noise_floor.json").read_text())["float32_vs_float64"]["free"]
-    return {"outputs:" + k: {"max_abs_over_max_ref": max(10 * v["max_abs_over_max_ref"], 1e-5),
-                             "rms_over_rms_ref": max(10 * v["rms_over_rms_ref"], 1e-6)} for k, v in free.items()}
+    return P.free_tolerances(reference_path("noise_floor.json").parent)
 
 
-def relative_errors(ours, ref):
-    a, b = np.asarray(ours, np.float64), np.asarray(ref, np.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    d = np.abs(a - b)
-    max_ref = np.abs(b).max() or 1.0
-    rms_ref = np.sqrt((b ** 2).mean()) or 1.0
-    return float(d.max() / max_ref), float(np.sqrt((d ** 2).mean()) / rms_ref)
+def main_run():
+    """(path of the fixture's main outputs_recycle<K>.npz, K)."""
+    reference_path("suggested_tolerances.json")      # skips when the fixture is absent
+    return P.main_run(REFERENCE)
 
 
 def compare(ours: dict, ref, keys, use_max: bool = True, free: bool = False) -> dict:
     """Assert every key is within its tolerance; return {key: (max_rel, rms_rel)} for reporting.
 
     use_max=False checks the rms error only (free-running recycling: the README asks for rms, not max)."""
-    tols = free_tolerances() if free else tolerances()
-    report, failures = {}, []
-    for k in keys:
-        t = tols["outputs:" + k]
-        mr, rr = relative_errors(ours[k], ref[k])
-        report[k] = (mr, rr)
-        if rr > t["rms_over_rms_ref"] or (use_max and mr > t["max_abs_over_max_ref"]):
-            failures.append(f"{k}: max_rel {mr:.2e} (tol {t['max_abs_over_max_ref']:.1e}), "
-                            f"rms_rel {rr:.2e} (tol {t['rms_over_rms_ref']:.1e})")
-    assert not failures, "\n".join(failures)
-    return report
+    rows = P.compare_rows(ours, ref, keys, free_tolerances() if free else tolerances(), use_max)
+    failures = [r for r in rows if not r["ok"]]
+    assert not failures, P.format_rows(failures, "out of tolerance")
+    return {r["name"]: (r["max_rel"], r["rms_rel"]) for r in rows}
 
 
 def network_outputs(ref) -> list:
     """The arrays of an outputs_recycle*.npz that the network itself produces (not losses/violations/targets)."""
-    skip = ("loss/", "structure_module/violations/", "structure_module/alt_naming_is_better",
-            "structure_module/renamed_", "distogram/true_dist")
-    return [k for k in ref.files if not k.startswith(skip)]
+    return P.network_outputs(ref.files if hasattr(ref, "files") else ref)
