@@ -74,9 +74,10 @@ def distributed_rank() -> tuple[int | None, int | None]:
 
 def create_train_dataset(data, cfg, batch_size: int | None = None, seed: int | None = None, epoch: int = 0,
                          rank: int | None = None, group_size: int | None = None, shuffle: bool = True,
-                         num_workers: int = 2, python_multiprocessing: bool = False):
+                         num_workers: int = 2, python_multiprocessing: bool = False, skip_batches: int = 0):
     """The training ``MindDataset`` pipeline for one epoch (build a new one per epoch: ``epoch`` changes the
     shuffle and every random draw). ``rank``/``group_size`` default to MindSpore's communication group.
+    ``skip_batches``: start after that many batches of the epoch (resuming); the skipped samples are not processed.
 
     Note: the shuffle seed is MindSpore's global dataset seed (``mindspore.dataset.config.set_seed``), which this
     call sets."""
@@ -90,6 +91,8 @@ def create_train_dataset(data, cfg, batch_size: int | None = None, seed: int | N
     processor = TrainSampleProcessor(cfg, seed, epoch)
     data = ds.MindDataset(resolve_files(data), columns_list=processor.columns, shuffle=shuffle,
                           num_shards=group_size, shard_id=rank, num_parallel_workers=1)
+    if skip_batches:
+        data = data.skip(int(skip_batches) * int(batch_size))
     data = data.map(operations=processor, input_columns=processor.columns,
                     output_columns=["name", *processor.names], num_parallel_workers=num_workers,
                     python_multiprocessing=python_multiprocessing)

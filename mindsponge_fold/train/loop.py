@@ -1,0 +1,228 @@
+"""The training loop: data, steps, logging, checkpoints, resume, SIGTERM, periodic validation, curve plot.
+
+``train(cfg, options)`` runs ``train.num_steps`` steps in total (a resumed run continues to the same target):
+
+* data: :func:`mindsponge_fold.data.dataset.create_train_dataset`, one pipeline per epoch, sharded by rank; the
+  position (epoch, batches consumed) is checkpointed and a resume skips the consumed batches of its epoch;
+* steps: :class:`mindsponge_fold.train.step.TrainStep` (random recycles, loss scaling, per-example clipping, Adam,
+  EMA, data-parallel averaging);
+* logs (rank 0): a line per ``train.log_every`` steps on stdout (loss terms, loss scale, grad norm, LR, step time,
+  samples/s), every step in ``<out>/train_log.jsonl``, a progress bar on stderr;
+* checkpoints (rank 0): ``<out>/checkpoints/step_<N>.ckpt`` every ``train.checkpoint_every`` steps, at the end and
+  on SIGTERM (all ranks agree on the step to stop at), the newest ``train.keep_checkpoints`` kept;
+* validation (rank 0, ``train.eval_every`` > 0 and held-out data): lDDT-Calpha with the EMA weights
+  (``train.eval_use_ema``), logged and plotted to ``<out>/training_curve.png``.
+
+Host randomness (recycle counts) is a function of ``(train.seed, step)`` and the data's of ``(seed, epoch, sample)``,
+so a resumed run repeats an uninterrupted one. MindSpore's dropout kernels are stateful and cannot be restored: a
+resumed segment reseeds them from ``(seed, start step, rank)`` (identical trajectories need ``train.dropout: false``).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mindsponge_fold.common.errors import InputError
+from mindsponge_fold.common.fileio import write_text
+from mindsponge_fold.train import curves, state
+from mindsponge_fold.train.distributed import World, any_rank, setup
+
+
+@dataclasses.dataclass
+class RunOptions:
+    data: str                                 # make-mindrecord output (training split)
+    out_dir: str = "train_out"
+    val_data: str | None = None               # make-mindrecord output (held-out split)
+    resume: str | None = None                 # "auto" (newest checkpoint in out_dir, if any) or a checkpoint path
+    init_from: str | None = None              # AlphaFold .npz or our .ckpt: weights only
+    num_steps: int | None = None              # default train.num_steps
+    device: str = "CPU"
+    progress: bool = True
+    num_workers: int = 2
+    dump_rank_weights: bool = False           # every rank writes <out>/rank_<r>_final.npz (AlphaFold layout)
+
+
+def kernel_seed(seed: int, start_step: int, rank: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(start_step), int(rank), 0xD0]).generate_state(1)[0] % 2 ** 31)
+
+
+def resolve_resume(resume, out_dir) -> Path | None:
+    if not resume:
+        return None
+    if resume == "auto":
+        return state.latest_checkpoint(out_dir)
+    path = Path(resume)
+    if not path.exists():
+        raise InputError("no such checkpoint to resume from", path)
+    return path
+
+
+def peek_step(path) -> int:
+    import mindspore as ms
+    try:
+        entries = ms.load_checkpoint(str(path), choice_func=lambda name: name == "train.step")
+    except Exception as e:  # noqa: BLE001 - MindSpore raises several types with multi-line text
+        raise InputError(f"not a readable checkpoint ({str(e).splitlines()[0][:120]})", path) from None
+    if "train.step" not in entries:
+        raise InputError("not a training checkpoint (no train.step); use --init-from for weights-only files", path)
+    return int(entries["train.step"].asnumpy())
+
+
+def batches(data, cfg, world: World, epoch: int, index: int, num_workers: int):
+    """Yield ``(epoch, batches consumed in that epoch, batch)`` from position (epoch, index), epoch after epoch."""
+    from mindsponge_fold.data.dataset import create_train_dataset
+    rank, size = (world.rank, world.size) if world.distributed else (None, None)
+    while True:
+        pipeline = create_train_dataset(data, cfg, epoch=epoch, rank=rank, group_size=size,
+                                        num_workers=num_workers, skip_batches=index)
+        iterator = pipeline.create_dict_iterator(output_numpy=True, num_epochs=1)
+        got = 0
+        try:
+            for batch in iterator:
+                got += 1
+                index += 1
+                yield epoch, index, batch
+        finally:
+            with contextlib.suppress(Exception):
+                iterator.stop()
+        if got == 0 and index == 0:
+            raise InputError(f"no training batches: fewer samples than batch_size x ranks "
+                             f"({cfg.train.batch_size} x {world.size})", data)
+        epoch, index = epoch + 1, 0
+
+
+class _StopFlag:
+    """SIGTERM -> finish the current step, checkpoint, stop."""
+
+    def __init__(self):
+        self.set = False
+        self.previous = None
+
+    def __enter__(self):
+        with contextlib.suppress(ValueError):       # not the main thread: no handler
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.set = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def dump_weights(trainer, path) -> Path:
+    """This process's current weights as an AlphaFold-layout ``.npz`` (official names)."""
+    from mindsponge_fold.common.fileio import save_npz
+    from mindsponge_fold.model.params import official_name
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_npz(path, {official_name(n): v for n, v in trainer.named_weights().items()}, compressed=False)
+    return Path(path)
+
+
+def format_line(record: dict, num_steps: int) -> str:
+    terms = " ".join(f"{k.split('/')[-1]} {record[k]:.4g}" for k in record
+                     if k.startswith("loss/") and k != "loss/total")
+    flag = " SKIPPED(overflow)" if record["skipped"] else ""
+    return (f"step {record['step']}/{num_steps} loss {record['loss/total']:.4f} (scaled {record['loss']:.4g}; "
+            f"{terms}) scale {record['loss_scale']:g} gnorm {record['grad_norm']:.4g} lr {record['lr']:.3g} "
+            f"recycles {record['num_recycle']} {record['step_time_s']:.2f}s/step "
+            f"{record['samples_per_s']:.3g} samples/s{flag}")
+
+
+def train(cfg, options: RunOptions, trainer=None, world: World | None = None) -> dict:
+    """Run (or continue) training; returns a summary dict (final step, stop reason, last records, checkpoint)."""
+    import mindspore as ms
+    from mindsponge_fold import __version__
+    from mindsponge_fold.common.config import dump_config
+    from mindsponge_fold.train.step import TrainStep, check_precision
+
+    world = world or setup(options.device)
+    check_precision(cfg, options.device)
+    tc = cfg.train
+    num_steps = int(options.num_steps if options.num_steps is not None else tc.num_steps)
+    out = Path(options.out_dir)
+    log_path, png_path = out / "train_log.jsonl", out / "training_curve.png"
+    resume = resolve_resume(options.resume, out)
+    if resume is not None and options.init_from:
+        raise InputError("--resume and --init-from exclude each other (a checkpoint carries its own weights)")
+    start_step = peek_step(resume) if resume is not None else 0
+    seeds = (int(tc.seed), kernel_seed(tc.seed, start_step, world.rank))
+    ms.set_seed(seeds[1])
+    trainer = trainer or TrainStep(cfg, reducer_degree=world.size if world.distributed else None)
+    position = (0, 0)
+    if resume is not None:
+        restored = state.restore_training_checkpoint(resume, trainer)
+        position = (restored["epoch"], restored["index"])
+    elif options.init_from:
+        fresh = state.init_weights(trainer, options.init_from)
+        if fresh and world.is_main:
+            print(f"init-from {options.init_from}: {len(fresh)} head parameter(s) not in the file keep their "
+                  f"initialisation (first: {fresh[0]})", file=sys.stderr)
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.yaml", dump_config(cfg))
+        curves.truncate_log(log_path, start_step)
+    validator = None
+    if options.val_data and tc.eval_every > 0 and world.is_main:
+        from mindsponge_fold.train.validate import Validator
+        validator = Validator.from_mindrecord(cfg, options.val_data, seed=int(tc.seed))
+    meta = {"config": dump_config(cfg), "model": cfg.name, "version": __version__, "kind": "training"}
+
+    def save(step, pos):
+        if not world.is_main:
+            return None
+        path = state.save_training_checkpoint(state.checkpoint_path(out, step), trainer, step, pos, seeds, meta)
+        state.prune(out, int(tc.keep_checkpoints))
+        return path
+
+    def validate(step):
+        weights = trainer.named_weights(ema=bool(tc.eval_use_ema))
+        result = {"kind": "val", "step": step, **validator.evaluate(weights)}
+        curves.append_record(log_path, result)
+        curves.plot_curves(log_path, png_path, title=f"{cfg.name}: {out.name}")
+        return result
+
+    from tqdm import tqdm
+    step, stopped, last, last_val, ckpt = start_step, False, None, None, None
+    bar = tqdm(total=num_steps, initial=start_step, disable=not (options.progress and world.is_main),
+               unit="step", dynamic_ncols=True, file=sys.stderr)
+    with _StopFlag() as stop, bar:
+        data = batches(options.data, cfg, world, *position, options.num_workers)
+        while step < num_steps:
+            epoch, index, batch = next(data)
+            t0 = time.perf_counter()
+            metrics = trainer.step(batch, step)
+            dt = time.perf_counter() - t0
+            step += 1
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(batch["name"]).ravel()]
+            last = {"kind": "train", "step": step, "epoch": epoch, **metrics, "step_time_s": dt,
+                    "samples_per_s": len(names) * world.size / dt, "names": names}
+            stopped = any_rank(stop.set, world)
+            if world.is_main:
+                curves.append_record(log_path, last)
+                bar.update(1)
+                bar.set_postfix(loss=f"{last['loss/total']:.3f}", lr=f"{last['lr']:.2g}")
+                if tc.log_every and (step % tc.log_every == 0 or step == num_steps):
+                    bar.write(format_line(last, num_steps))
+            if step % tc.checkpoint_every == 0 or step == num_steps or stopped:
+                ckpt = save(step, (epoch, index)) or ckpt
+            if validator is not None and (step % tc.eval_every == 0 or step == num_steps):
+                last_val = validate(step)
+                bar.write(f"step {step}: validation lDDT-Ca {last_val['val/lddt_ca']:.4f}")
+            if stopped:
+                bar.write(f"stopped by SIGTERM after step {step}; checkpoint {ckpt}")
+                break
+        data.close()
+    if world.is_main and log_path.exists():
+        curves.plot_curves(log_path, png_path, title=f"{cfg.name}: {out.name}")
+    if options.dump_rank_weights:
+        dump_weights(trainer, out / f"rank_{world.rank}_final.npz")
+    return {"step": step, "stopped": stopped, "last": last, "val": last_val, "checkpoint": ckpt,
+            "world": dataclasses.asdict(world)}

@@ -1,0 +1,284 @@
+"""Training step and loop (mindsponge_fold.train): schedule, recycles, overflow handling, graph re-execution,
+EMA, --init-from, checkpoint/resume, and data parallelism with msrun (2 CPU workers) vs one process.
+
+One module-scoped TrainStep (tiny_train, dropout off) serves every in-process test: MindSpore compiles per Cell
+instance, so sharing it keeps the gradient graph's compile (~1-2 min on CPU) to once per module."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+import pytest
+from train_helpers import TRAIN_OVERRIDES, make_records, train_config
+
+from mindsponge_fold.common.config import load_config
+from mindsponge_fold.common.fileio import save_npz
+from mindsponge_fold.model import params as P
+from mindsponge_fold.model.alphafold import build_model
+from mindsponge_fold.model.primitives import ModelContext
+from mindsponge_fold.train import curves, state
+from mindsponge_fold.train.loop import RunOptions, train
+from mindsponge_fold.train.step import (RECYCLED_OUTPUTS, TrainStep, assign, learning_rate, make_loss_scaler,
+                                        num_recycles, step_inputs)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    return make_records(tmp_path_factory.mktemp("train_records"))
+
+
+@pytest.fixture(scope="module")
+def trainer():
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_device("CPU")
+    return TrainStep(train_config())
+
+
+@pytest.fixture(scope="module")
+def batches(records, trainer):
+    from mindsponge_fold.data.dataset import create_train_dataset
+    pipeline = create_train_dataset(records, trainer.cfg, batch_size=1, shuffle=False, num_workers=1)
+    return list(pipeline.create_dict_iterator(output_numpy=True, num_epochs=1))
+
+
+@pytest.fixture(scope="module")
+def init_npz(tmp_path_factory):
+    """A tiny AlphaFold-layout weights file (official names) from a model with another init seed."""
+    cfg = train_config()
+    model = build_model(cfg, ModelContext.from_config(cfg, seed=11))
+    path = tmp_path_factory.mktemp("init") / "params_tiny.npz"
+    save_npz(path, P.export_alphafold_params(model), compressed=False)
+    return path
+
+
+def snapshot(trainer) -> dict:
+    out = {"w." + k: v for k, v in trainer.named_weights().items()}
+    out.update({"ema." + k: v for k, v in trainer.named_weights(ema=True).items()})
+    out.update({k: p.asnumpy().copy() for k, p in trainer.optimizer_state().items()})
+    return out
+
+
+# -- schedule and recycles (host functions) ------------------------------------------------------------------------
+def test_learning_rate_warmup_and_decay():
+    tc = load_config("tiny_train", ["train.learning_rate=1e-3", "train.warmup_steps=4", "train.lr_decay_steps=10",
+                                    "train.lr_decay_factor=0.5"]).train
+    lrs = [learning_rate(s, tc) for s in range(12)]
+    assert np.allclose(lrs[:4], [2.5e-4, 5e-4, 7.5e-4, 1e-3])
+    assert np.allclose(lrs[4:10], 1e-3) and np.allclose(lrs[10:], 5e-4)
+    tc = load_config("train_finetune").train
+    assert learning_rate(0, tc) == learning_rate(20000, tc) == 5e-4          # no warm-up, no decay
+    tc = load_config("train_initial").train
+    assert learning_rate(0, tc) == pytest.approx(1e-6) and learning_rate(999, tc) == pytest.approx(1e-3)
+    assert learning_rate(50000, tc) == pytest.approx(0.95e-3)
+
+
+def test_recycle_counts_uniform_and_reproducible():
+    tc = load_config("train_initial").train                                  # max_recycle 3
+    counts = [num_recycles(s, tc) for s in range(4000)]
+    assert counts == [num_recycles(s, tc) for s in range(4000)]              # a function of (seed, step)
+    freq = np.bincount(counts, minlength=4) / len(counts)
+    assert len(freq) == 4 and np.all(np.abs(freq - 0.25) < 0.03), freq
+    other = load_config("train_initial", ["train.seed=5"]).train
+    assert counts[:200] != [num_recycles(s, other) for s in range(200)]
+    assert {num_recycles(s, load_config("tiny_train", ["train.max_recycle=0"]).train) for s in range(50)} == {0}
+
+
+def test_fixed_loss_scale_never_changes():
+    tc = load_config("tiny_train", ["train.loss_scale.type=fixed", "train.loss_scale.init_scale=128"]).train
+    scaler = make_loss_scaler(tc)
+    scaler.adjust(ms.Tensor(False))
+    assert float(scaler.scale_value.asnumpy()) == 128.0
+
+
+# -- compiled step ---------------------------------------------------------------------------------------------------
+def reference_loss(trainer, batch, step_index) -> float:
+    """The (length-scaled) loss of one step's gradient iteration evaluated op by op (PyNative), recycles included."""
+    n = num_recycles(step_index, trainer.cfg.train)
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    try:
+        prev = trainer.zero_prev(int(batch["aatype"].shape[2]))
+        for r in range(n):
+            out = trainer.model(step_inputs(batch, 0, r), *prev)
+            prev = tuple(out[k] for k in RECYCLED_OUTPUTS)
+        inputs = step_inputs(batch, 0, n)
+        total, _ = trainer.loss(trainer.model(inputs, *prev), inputs)
+        return float(total.asnumpy())
+    finally:
+        ms.set_context(mode=ms.GRAPH_MODE)
+
+
+def test_reexecuted_step_graphs_give_each_inputs_loss(trainer, batches):
+    """Pitfall 3: the compiled graphs run again on other inputs must not return the first execution's values."""
+    a, b = batches
+    assert str(a["name"][0]) != str(b["name"][0])
+    steps = (0, 3)                                             # 0 and 1 recycling iterations
+    assert [num_recycles(s, trainer.cfg.train) for s in steps] == [0, 1]
+    results = []
+    for batch, s in zip((a, b), steps):
+        expected = reference_loss(trainer, batch, s)           # with the weights before this step
+        got = trainer.step(batch, s)
+        assert not got["skipped"]
+        results.append(got["loss"])                            # the length-scaled loss that is differentiated
+        assert got["loss"] == pytest.approx(expected, rel=1e-4), (s, got["loss"], expected)
+        assert got["num_recycle"] == num_recycles(s, trainer.cfg.train)
+    assert abs(results[0] - results[1]) > 1e-3
+
+
+def test_overflow_skips_update_and_lowers_scale(trainer, batches):
+    scale = trainer.scaler.scale_value
+    assign(scale, 3.0e38)                                      # loss x scale = inf
+    before = snapshot(trainer)
+    got = trainer.step(batches[0], 1)
+    after = snapshot(trainer)
+    assert got["skipped"] and got["loss_scale"] == pytest.approx(1.5e38)
+    for k, v in before.items():
+        if k in ("train.loss_scale", "train.loss_scale_counter"):
+            continue
+        assert np.all(np.isfinite(after[k])), k
+        assert np.array_equal(v, after[k]), k                  # weights, EMA, Adam moments/powers/step untouched
+
+
+def test_finite_step_updates_adam_ema_and_grows_scale(trainer, batches):
+    tc = trainer.cfg.train
+    assign(trainer.scaler.scale_value, 1024.0)
+    assign(trainer.scaler.counter, int(tc.loss_scale.scale_window) - 1)
+    before = snapshot(trainer)
+    got = trainer.step(batches[1], 2)
+    after = snapshot(trainer)
+    assert not got["skipped"] and got["loss_scale"] == 2048.0   # scale_window clean steps -> x scale_factor
+    assert got["grad_norm"] > 0 and np.isfinite(got["loss"])
+    names = list(trainer.named_weights())
+    moved = [n for n in names if not np.array_equal(before["w." + n], after["w." + n])]
+    assert len(moved) > len(names) // 2
+    d = float(tc.ema_decay)
+    for n in names:                                             # EMA_t = d EMA_{t-1} + (1 - d) w_t
+        np.testing.assert_allclose(after["ema." + n], d * before["ema." + n] + (1 - d) * after["w." + n],
+                                   rtol=1e-5, atol=1e-7, err_msg=n)
+    assert after["opt.global_step"].item() == before["opt.global_step"].item() + 1
+
+
+def test_init_from_alphafold_npz(trainer, init_npz, tmp_path):
+    """Weights from the file, EMA = weights, a fresh optimiser; a head the file lacks keeps its initialisation."""
+    arrays = P.load_npz_arrays(init_npz)
+    partial = tmp_path / "no_pae.npz"
+    save_npz(partial, {k: v for k, v in arrays.items() if "predicted_aligned_error_head" not in k}, compressed=False)
+    pae_before = {n: v for n, v in trainer.named_weights().items() if n.startswith("predicted_aligned_error_head")}
+    fresh = state.init_weights(trainer, partial)
+    assert fresh and all("predicted_aligned_error_head" in n for n in fresh)
+    weights, ema = trainer.named_weights(), trainer.named_weights(ema=True)
+    for n, v in weights.items():
+        expected = pae_before[n] if n in pae_before else arrays[P.official_name(n)]
+        assert np.array_equal(v, expected), n
+        assert np.array_equal(ema[n], v), n
+    opt = trainer.optimizer_state()                              # a fresh optimiser
+    assert all(not np.any(p.asnumpy()) for k, p in opt.items() if k.startswith("opt.moment"))
+    assert float(opt["train.loss_scale"].asnumpy()) == trainer.cfg.train.loss_scale.init_scale
+    state.init_weights(trainer, init_npz)
+    assert all(np.array_equal(v, arrays[P.official_name(n)]) for n, v in trainer.named_weights().items())
+
+
+def test_resume_repeats_an_uninterrupted_run(trainer, records, init_npz, tmp_path):
+    """6 steps vs 3 steps + resume + 3 steps: the same losses and final weights (dropout off: MindSpore's dropout
+    kernel state cannot be restored)."""
+    cfg = train_config(["train.checkpoint_every=3"])
+    opts = dict(data=str(records), num_steps=6, progress=False, num_workers=1)
+    full = train(cfg, RunOptions(out_dir=str(tmp_path / "full"), init_from=str(init_npz), **opts), trainer=trainer)
+    assert full["step"] == 6 and not full["stopped"]
+    ckpt3 = state.checkpoint_path(tmp_path / "full", 3)
+    entries = P.read_checkpoint(ckpt3)
+    for key in ("train.step", "train.loss_scale", "train.loss_scale_counter", "data.epoch", "data.index",
+                "rng.seed", "rng.kernel_seed", "opt.beta1_power", "opt.global_step", "meta.config"):
+        assert key in entries, key
+    assert int(entries["train.step"]) == 3 and (int(entries["data.epoch"]), int(entries["data.index"])) == (1, 1)
+    assert sum(k.startswith("ema.") for k in entries) == sum(k.startswith("opt.moment1.") for k in entries) > 100
+    resumed = train(cfg, RunOptions(out_dir=str(tmp_path / "resumed"), resume=str(ckpt3), **opts), trainer=trainer)
+    assert resumed["step"] == 6
+    log_full = [r for r in curves.read_log(tmp_path / "full" / "train_log.jsonl") if r["step"] > 3]
+    log_resumed = curves.read_log(tmp_path / "resumed" / "train_log.jsonl")
+    assert [r["step"] for r in log_resumed] == [4, 5, 6]
+    assert [r["names"] for r in log_resumed] == [r["names"] for r in log_full]
+    for r, q in zip(log_full, log_resumed):
+        for key in ("loss/total", "loss", "grad_norm", "lr", "loss_scale", "num_recycle"):
+            assert q[key] == pytest.approx(r[key], rel=1e-5, abs=1e-7), (r["step"], key)
+    a = P.read_checkpoint(state.checkpoint_path(tmp_path / "full", 6))
+    b = P.read_checkpoint(state.checkpoint_path(tmp_path / "resumed", 6))
+    for k, v in a.items():
+        if not isinstance(v, str) and not k.startswith("rng."):
+            np.testing.assert_allclose(b[k], v, rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+class _TermAfter:
+    """The shared TrainStep, sending this process SIGTERM after its ``n``-th step."""
+
+    def __init__(self, trainer, n):
+        self.trainer, self.n, self.done = trainer, n, 0
+
+    def step(self, batch, index):
+        out = self.trainer.step(batch, index)
+        self.done += 1
+        if self.done == self.n:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self.trainer, name)
+
+
+def test_sigterm_checkpoints_and_stops(trainer, records, tmp_path):
+    cfg = train_config(["train.checkpoint_every=100"])
+    previous = signal.getsignal(signal.SIGTERM)
+    summary = train(cfg, RunOptions(data=str(records), out_dir=str(tmp_path), num_steps=6, progress=False,
+                                    num_workers=1), trainer=_TermAfter(trainer, 2))
+    assert summary["stopped"] and summary["step"] == 2
+    assert [s for s, _ in state.list_checkpoints(tmp_path)] == [2]
+    assert int(P.read_checkpoint(summary["checkpoint"])["train.step"]) == 2
+    assert signal.getsignal(signal.SIGTERM) == previous                       # the handler is restored
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_cpu_ranks_equal_one_process_on_the_union_batch(trainer, records, init_npz, tmp_path):
+    """scripts/train_cpu.sh (msrun, 2 workers, 1 example each) == one process with batch_size 2: per-example clipping
+    then averaging. Both ranks end with identical weights; the shards are disjoint (else the sum would differ)."""
+    out = tmp_path / "msrun"
+    argv = ["bash", str(REPO / "scripts" / "train_cpu.sh"), "-n", "2", "--master-port", str(_free_port()),
+            "--log-dir", str(tmp_path / "msrun_log"), "--timeout", "300", "--",
+            "--config", "tiny_train", *[a for o in TRAIN_OVERRIDES for a in ("--set", o)], "--data", str(records),
+            "--out", str(out), "--init-from", str(init_npz), "--steps", "2", "--workers", "1", "--no-progress",
+            "--dump-rank-weights"]
+    env = {**os.environ, "GLOG_v": "3"}
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    logs = "".join(p.read_text(errors="replace")[-3000:] for p in sorted((tmp_path / "msrun_log").glob("*.log")))
+    assert proc.returncode == 0, proc.stderr[-3000:] + logs
+    ranks = [P.load_npz_arrays(out / f"rank_{r}_final.npz") for r in range(2)]
+    assert ranks[0].keys() == ranks[1].keys()
+    for k in ranks[0]:
+        assert np.array_equal(ranks[0][k], ranks[1][k]), k
+    assert state.latest_checkpoint(out) is not None and not (tmp_path / "msrun" / "rank_1").exists()
+    # the single-process run on the union batch, with this module's compiled step
+    single = tmp_path / "single"
+    train(train_config(["train.batch_size=2"]),
+          RunOptions(data=str(records), out_dir=str(single), init_from=str(init_npz), num_steps=2, progress=False,
+                     num_workers=1, dump_rank_weights=True), trainer=trainer)
+    reference = P.load_npz_arrays(single / "rank_0_final.npz")
+    init = P.load_npz_arrays(init_npz)
+    moved = max(float(np.max(np.abs(reference[k] - init[k]))) for k in init)
+    diffs = {k: float(np.max(np.abs(ranks[0][k] - reference[k]))) for k in reference}
+    # Adam moves a weight by ~lr per step whatever its gradient's size, so the last-bit difference between averaging
+    # on the host and all-reducing can flip the direction for near-zero gradients (measured: <1e-5 in a few tensors,
+    # the rest < 1e-6). A wrong shard (a sample twice, one missing) changes most tensors by ~lr (2e-4..6e-4 here).
+    assert moved > 3e-4
+    assert max(diffs.values()) < 5e-5, max(diffs.items(), key=lambda kv: kv[1])
+    assert sum(d > 1e-6 for d in diffs.values()) < 0.2 * len(diffs)
+    names = [r["names"] for r in curves.read_log(single / "train_log.jsonl")]
+    assert all(sorted(n) == ["1psm_A", "2crb_A"] for n in names)
