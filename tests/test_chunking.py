@@ -89,3 +89,24 @@ def test_reference_parity_with_chunking_on():
     keys = network_outputs(ref_file)
     report = compare(ours, {k: ref_file[k] for k in ref_file.files}, keys)
     assert len(report) == len(keys) >= 25
+
+
+def test_permute_in_chunks_equals_transpose():
+    """chunking.permute (used instead of big Transpose kernels at inference) is an exact transpose, also when the
+    last chunk is partial, and zeros_from gives zeros of the asked shape."""
+    from mindspore import nn
+
+    class Permute(nn.Cell):
+        def __init__(self, perm, chunk):
+            super().__init__()
+            self.perm, self.chunk = perm, chunk
+
+        def construct(self, x):
+            return chunking.permute(x, self.perm, self.chunk), chunking.zeros_from(x, (2, 3), ms.float32)
+
+    ms.set_context(mode=ms.GRAPH_MODE)
+    x = np.random.default_rng(0).standard_normal((7, 5, 4)).astype(np.float32)
+    for perm in ((1, 0, 2), (2, 0, 1), (2, 1, 0), (1, 2, 0)):
+        out, zeros = Permute(perm, 3)(ms.Tensor(x))
+        np.testing.assert_array_equal(out.asnumpy(), np.transpose(x, perm))
+        np.testing.assert_array_equal(zeros.asnumpy(), np.zeros((2, 3), np.float32))

@@ -11,9 +11,13 @@ Setting (``chunking.chunk_size`` in the config, carried by ``ModelContext.chunk_
 * ``null`` (:data:`AUTO`): chosen per op from the static shapes, i.e. from N_res and N_seq: the largest power of
   two of rows whose intermediate stays within :data:`AUTO_BUDGET_BYTES` (:func:`rows_per_chunk`). Small inputs
   are then not chunked at all; at N_res = 1024 triangle attention runs 2 rows and extra-MSA row attention 1 row
-  per chunk. The budget is small because MindSpore's CPU graph keeps several copies of a chunk's intermediates
-  alive (logits, biased, clipped, softmax, ...): measured at N_res = 128 with 5120 extra rows, 32-row chunks kept
-  the 2-block network at 13.2 GiB peak where 256-row chunks went past 16 GiB.
+  per chunk.
+
+Two MindSpore 2.10 CPU behaviours dominate inference memory, more than the activations themselves (measured with
+the full-width network, 5120 extra-MSA rows): an elementwise op that broadcasts an operand implicitly keeps a
+workspace of ~4x its output alive for the whole execution (use :func:`primitives.expand` / ``bias_add``), and a
+Transpose kernel allocates ~2x its tensor's size when the graph is compiled, for the graph's lifetime (use
+:func:`permute`, which transposes chunk by chunk). Both costs are per kernel, so inside chunk loops they are small.
 
 Chunks run in a graph-mode ``while`` loop over dynamically gathered rows (:func:`map_rows`): compile time does not
 grow with the number of chunks and the loop body's buffers are reused from chunk to chunk (statically unrolled
@@ -54,6 +58,36 @@ def rows_per_chunk(setting: int, num_rows: int, row_elems: int) -> int:
     return min(num_rows, rows)
 
 
+def zeros_from(like, shape, dtype):
+    """Zeros of ``shape`` made at run time from the Tensor ``like``. A constant ``ops.zeros`` buffer is folded into
+    the compiled graph as a value node that MindSpore keeps allocated for the graph's lifetime (measured: the
+    full-width 2-block network held 6.2 GiB right after compiling at N_res = 256, 2.3 GiB at 64)."""
+    seed = ops.zeros_like(like.reshape(-1)[:1]).astype(dtype)
+    return ops.broadcast_to(seed.reshape((1,) * len(shape)), tuple(shape))
+
+
+def permute(x, perm, chunk):
+    """``ops.transpose(x, perm)`` built ``chunk`` output rows at a time: each chunk gathers its slice of the input
+    along axis ``perm[0]`` and transposes only that slice. MindSpore 2.10's CPU Transpose kernel allocates, when the
+    graph is compiled, a table of about twice its tensor's size that stays for the graph's lifetime (measured: one
+    transpose of a 335 MB tensor, +0.64 GiB right after compiling); chunked, the table is a chunk's size."""
+    perm = tuple(perm)
+    n = x.shape[perm[0]]
+    if chunk >= n:
+        return ops.transpose(x, perm)
+    out_shape = tuple(x.shape[p] for p in perm)
+    num_chunks = (n + chunk - 1) // chunk
+    offsets = ops.arange(0, chunk, 1, dtype=ms.int32)
+    out = zeros_from(x, out_shape, x.dtype)
+    j = ops.zeros((), ms.int32)
+    while j < num_chunks:
+        rows = ops.minimum(j * chunk + offsets, n - 1)
+        part = ops.transpose(ops.gather(x, rows, perm[0]), perm)
+        out = ops.tensor_scatter_update(out, rows.reshape(chunk, 1), part)
+        j = j + 1
+    return out
+
+
 def map_rows(fn, chunk, sliced, shared, out_tail, out_dtype):
     """``fn(*sliced, *shared)`` for a row-wise ``fn``, evaluated ``chunk`` rows at a time.
 
@@ -64,7 +98,7 @@ def map_rows(fn, chunk, sliced, shared, out_tail, out_dtype):
         return fn(*sliced, *shared).astype(out_dtype)
     num_chunks = (n + chunk - 1) // chunk
     offsets = ops.arange(0, chunk, 1, dtype=ms.int32)
-    out = ops.zeros((n,) + tuple(out_tail), out_dtype)
+    out = zeros_from(sliced[0], (n,) + tuple(out_tail), out_dtype)
     j = ops.zeros((), ms.int32)
     while j < num_chunks:
         rows = ops.minimum(j * chunk + offsets, n - 1)

@@ -13,7 +13,7 @@ import numpy as np
 from mindspore import Tensor, ops
 
 from mindsponge_fold.common import residue_constants as rc
-from mindsponge_fold.model.primitives import LayerNorm, Linear
+from mindsponge_fold.model.primitives import LayerNorm, Linear, expand
 
 GLY = rc.restype_order["G"]
 CA = rc.atom_order["CA"]
@@ -70,13 +70,17 @@ class InputEmbedder:
 
     def embed_inputs(self, target_feat, msa_feat, residue_index):
         """-> msa activations [N_seq, N_res, c_m], pair activations [N_res, N_res, c_z]."""
-        msa = self.preprocess_1d(target_feat)[None] + self.preprocess_msa(msa_feat)
-        pair = self.left_single(target_feat)[:, None] + self.right_single(target_feat)[None]
+        # explicit broadcasts: implicit ones keep large CPU workspaces alive (see primitives.expand)
+        msa = self.preprocess_msa(msa_feat)
+        msa = expand(self.preprocess_1d(target_feat)[None], msa.shape) + msa
+        n = target_feat.shape[0]
+        shape = (n, n, self.left_single.n_out)
+        pair = expand(self.left_single(target_feat)[:, None], shape) + expand(self.right_single(target_feat)[None], shape)
         if self.max_relative_feature:
             # Linear(one_hot(offset)) == row ``offset`` of the weights (exactly), without the [N, N, 65] one-hot
             rel = relative_position_index(residue_index, self.max_relative_feature)
             lin = self.pair_activiations
-            pair = pair + (ops.gather(lin.weights, rel, 0) + lin.bias).astype(pair.dtype)
+            pair = pair + (ops.gather(lin.weights, rel, 0) + expand(lin.bias, shape)).astype(pair.dtype)
         return msa, pair
 
 

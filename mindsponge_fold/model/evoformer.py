@@ -14,7 +14,7 @@ from mindspore import Parameter, Tensor, ops
 
 from mindsponge_fold.model import chunking
 from mindsponge_fold.model.primitives import (Attention, GlobalAttention, LayerNorm, Linear, Module, SharedDropout,
-                                              dropout_broadcast_dim)
+                                              dropout_broadcast_dim, expand)
 
 
 def add_normal_param(module: Module, name: str, shape, stddev: float):
@@ -80,9 +80,9 @@ class MSAColumnAttention(Module):
                                    gating=config.gating, stack=stack)
 
     def construct(self, msa, msa_mask, idx=None):
-        x = self.query_norm(ops.transpose(msa, (1, 0, 2)), idx)
+        x = self.query_norm(self.permute(msa, (1, 0, 2)), idx)
         out = self.attention(x, x, ops.transpose(msa_mask, (1, 0)), None, idx)
-        return ops.transpose(out, (1, 0, 2))
+        return self.permute(out, (1, 0, 2))
 
 
 class MSAColumnGlobalAttention(Module):
@@ -95,9 +95,18 @@ class MSAColumnGlobalAttention(Module):
                                          stack=stack)
 
     def construct(self, msa, msa_mask, idx=None):
-        x = self.query_norm(ops.transpose(msa, (1, 0, 2)), idx)
-        out = self.attention(x, x, ops.transpose(msa_mask, (1, 0)), idx)
-        return ops.transpose(out, (1, 0, 2))
+        rows, cols, c = msa.shape
+        # every column is independent: at inference a few columns at a time (their normed input, keys, values and
+        # gates [rows, c] per column are the large intermediates)
+        chunk = self.rows_per_chunk(cols, rows * 4 * c)
+        out = chunking.map_rows(self._columns, chunk, (self.permute(msa, (1, 0, 2)), ops.transpose(msa_mask, (1, 0))),
+                                (idx,), (rows, c), self.dtype)
+        return self.permute(out, (1, 0, 2))
+
+    def _columns(self, msa_t, mask_t, idx):
+        """msa_t [C, S, c] (columns first), mask_t [C, S] -> update [C, S, c]."""
+        x = self.query_norm(msa_t, idx)
+        return self.attention(x, x, mask_t, idx)
 
 
 class TriangleAttention(Module):
@@ -117,13 +126,13 @@ class TriangleAttention(Module):
 
     def construct(self, pair, pair_mask, idx=None):
         if self.per_column:
-            pair = ops.transpose(pair, (1, 0, 2))
+            pair = self.permute(pair, (1, 0, 2))
             pair_mask = ops.transpose(pair_mask, (1, 0))
         x = self.query_norm(pair, idx)
         bias = pair_bias(x, self.take(self.feat_2d_weights, idx), self.dtype)
         out = self.attention(x, x, pair_mask, bias, idx)
         if self.per_column:
-            out = ops.transpose(out, (1, 0, 2))
+            out = self.permute(out, (1, 0, 2))
         return out
 
 
@@ -140,7 +149,7 @@ class TriangleMultiplication(Module):
         if config.equation not in self.EQUATIONS:
             raise ValueError(f"unknown triangle multiplication equation {config.equation!r}")
         self.outgoing = self.EQUATIONS[config.equation]
-        ci = config.num_intermediate_channel
+        ci = self.ci = int(config.num_intermediate_channel)
         self.layer_norm_input = LayerNorm(ctx, pair_channel, stack)
         self.left_projection = Linear(ctx, pair_channel, ci, stack=stack)
         self.right_projection = Linear(ctx, pair_channel, ci, stack=stack)
@@ -152,17 +161,17 @@ class TriangleMultiplication(Module):
         self.bmm_t = ops.BatchMatMul(transpose_b=True)
 
     def construct(self, pair, pair_mask, idx=None):
-        mask = pair_mask[..., None].astype(self.dtype)
         x = self.layer_norm_input(pair, idx)
+        mask = expand(pair_mask[..., None].astype(self.dtype), x.shape[:2] + (self.ci,))
         left = mask * self.left_projection(x, idx) * ops.sigmoid(self.left_gate(x, idx))
         right = mask * self.right_projection(x, idx) * ops.sigmoid(self.right_gate(x, idx))
         if self.outgoing:
             # out[i, j] = sum_k left[i, k] right[j, k]
-            prod = self.bmm_t(ops.transpose(left, (2, 0, 1)), ops.transpose(right, (2, 0, 1)))
+            prod = self.bmm_t(self.permute(left, (2, 0, 1)), self.permute(right, (2, 0, 1)))
         else:
             # out[i, j] = sum_k right[k, i] left[k, j]
-            prod = self.bmm_t(ops.transpose(right, (2, 1, 0)), ops.transpose(left, (2, 1, 0)))
-        act = self.center_layer_norm(ops.transpose(prod, (1, 2, 0)), idx)
+            prod = self.bmm_t(self.permute(right, (2, 1, 0)), self.permute(left, (2, 1, 0)))
+        act = self.center_layer_norm(self.permute(prod, (1, 2, 0)), idx)
         act = self.output_projection(act, idx)
         return act * ops.sigmoid(self.gating_linear(x, idx))
 
@@ -185,13 +194,14 @@ class OuterProductMean(Module):
         oc = self.oc
         mask = msa_mask.astype(self.dtype)
         x = self.layer_norm_input(msa, idx)
-        left = mask[..., None] * self.left_projection(x, idx)                      # [S, N, oc]
-        right = (mask[..., None] * self.right_projection(x, idx)).reshape(s, n * oc)
+        mask3 = expand(mask[..., None], (s, n, oc))
+        left = mask3 * self.left_projection(x, idx)                                 # [S, N, oc]
+        right = (mask3 * self.right_projection(x, idx)).reshape(s, n * oc)
         norm = ops.matmul(ops.transpose(mask, (1, 0)), mask)                          # [N, N] rows both present
         w = self.take(self.output_w, idx).reshape(oc * oc, self.pair_channel).astype(self.dtype)
         b = self.take(self.output_b, idx).astype(self.dtype)
         chunk = self.rows_per_chunk(n, n * (2 * oc * oc + self.pair_channel))
-        return chunking.map_rows(self._outer_rows, chunk, (ops.transpose(left, (1, 2, 0)), norm), (right, w, b),
+        return chunking.map_rows(self._outer_rows, chunk, (self.permute(left, (1, 2, 0)), norm), (right, w, b),
                                  (n, self.pair_channel), self.dtype)
 
     def _outer_rows(self, left_t, norm, right, w, b):
@@ -201,8 +211,8 @@ class OuterProductMean(Module):
         # outer[i, c, j, e] = sum_s left[s, i, c] right[s, j, e]
         outer = ops.matmul(left_t.reshape(rows * oc, s), right)
         outer = ops.transpose(outer.reshape(rows, oc, n, oc), (0, 2, 1, 3)).reshape(rows * n, oc * oc)
-        act = ops.matmul(outer, w) + b
-        return act.reshape(rows, n, self.pair_channel) / (1e-3 + norm[..., None])
+        act = ops.bias_add(ops.matmul(outer, w), b).reshape(rows, n, self.pair_channel)
+        return act / expand(1e-3 + norm[..., None], act.shape)
 
 
 class EvoformerIteration(Module):

@@ -144,6 +144,14 @@ class Module(nn.Cell):
             return num_rows
         return chunking.rows_per_chunk(self.chunk_setting, num_rows, row_elems)
 
+    def permute(self, x, perm):
+        """``ops.transpose(x, perm)``; at inference in chunks of output rows (see :func:`chunking.permute`)."""
+        n = x.shape[perm[0]]
+        elems = 1
+        for d in x.shape:
+            elems *= d
+        return chunking.permute(x, perm, self.rows_per_chunk(n, elems // n))
+
 
 class Linear(Module):
     """AlphaFold's Linear: ``weights`` [num_input..., num_output...] (+ ``bias``); arbitrary leading dims.
@@ -169,7 +177,7 @@ class Linear(Module):
         lead = x.shape[:x.ndim - len(self.in_shape)]
         y = ops.matmul(x.reshape(-1, self.n_in).astype(self.dtype), w.astype(self.dtype))
         if self.use_bias:
-            y = y + self.take(self.bias, idx).reshape(self.n_out).astype(self.dtype)
+            y = ops.bias_add(y, self.take(self.bias, idx).reshape(self.n_out).astype(self.dtype))
         return y.reshape(lead + self.out_shape)
 
 
@@ -192,6 +200,14 @@ class LayerNorm(Module):
         return y.astype(in_dtype)
 
 
+def expand(x, shape):
+    """``x`` broadcast to ``shape`` explicitly. Use it for the smaller operand of every elementwise op on a large
+    tensor: MindSpore 2.10's CPU kernels keep a workspace of about four times the output size alive for the whole
+    graph execution whenever a binary op broadcasts implicitly (measured: 8 chained ``y + bias[c]`` on an 84 MB
+    tensor held 34x its size; with ``broadcast_to`` or ``bias_add``, 3x)."""
+    return ops.broadcast_to(x, tuple(shape))
+
+
 def mask_bias(mask, dtype):
     """AlphaFold's ``1e9 * (mask - 1)`` attention bias, with a constant that is finite in ``dtype``."""
     big = MASK_BIAS_FP32 if dtype == ms.float32 else MASK_BIAS_FP16
@@ -200,7 +216,7 @@ def mask_bias(mask, dtype):
 
 def softmax_with_bias(logits, bias, dtype):
     """softmax(logits + bias) in ``dtype`` (float32 per policy), logits clipped as the reference does."""
-    logits = logits.astype(dtype) + bias
+    logits = logits.astype(dtype) + expand(bias.astype(dtype), logits.shape)
     clip = LOGIT_CLIP if dtype == ms.float32 else 1e4
     logits = ops.clip_by_value(logits, -clip, clip)
     return ops.softmax(logits, -1)
@@ -256,6 +272,7 @@ class Attention(Module):
 
     def _attend(self, q_data, m_data, key_mask, nonbatched_bias, idx):
         b, nq, _ = q_data.shape
+        nk = m_data.shape[1]
         q = self._proj(q_data, self.take(self.query_w, idx)) * self.scale      # [B,H,Q,kd]
         k = self._proj(m_data, self.take(self.key_w, idx))                     # [B,H,K,kd]
         v = self._proj(m_data, self.take(self.value_w, idx))                   # [B,H,K,vd]
@@ -264,17 +281,18 @@ class Attention(Module):
         if bias.ndim == 2:
             bias = bias[:, None, None, :]
         if nonbatched_bias is not None:
-            bias = bias + nonbatched_bias.astype(self.softmax_dtype)[None]
+            shape = (b, self.h, nq, nk)
+            bias = expand(bias, shape) + expand(nonbatched_bias.astype(self.softmax_dtype)[None], shape)
         weights = softmax_with_bias(logits, bias, self.softmax_dtype).astype(self.dtype)
         avg = self.bmm(weights, v).transpose(0, 2, 1, 3)                               # [B,Q,H,vd]
         if self.gating:
             gw = self.take(self.gating_w, idx).reshape(self.q_dim, self.h * self.vd).astype(self.dtype)
             gate = ops.matmul(q_data.reshape(b * nq, self.q_dim).astype(self.dtype), gw)
-            gate = gate + self.take(self.gating_b, idx).reshape(self.h * self.vd).astype(self.dtype)
+            gate = ops.bias_add(gate, self.take(self.gating_b, idx).reshape(self.h * self.vd).astype(self.dtype))
             avg = avg * ops.sigmoid(gate).reshape(b, nq, self.h, self.vd)
         ow = self.take(self.output_w, idx).reshape(self.h * self.vd, self.output_dim).astype(self.dtype)
         out = ops.matmul(avg.reshape(b * nq, self.h * self.vd), ow)
-        out = out + self.take(self.output_b, idx).astype(self.dtype)
+        out = ops.bias_add(out, self.take(self.output_b, idx).astype(self.dtype))
         return out.reshape(b, nq, self.output_dim)
 
 
@@ -308,7 +326,8 @@ class GlobalAttention(Module):
         mask = q_mask.astype(dt)
         v = ops.matmul(m_data.reshape(b * n, c).astype(dt), self.take(self.value_w, idx).astype(dt)).reshape(b, n, self.d)
         k = ops.matmul(m_data.reshape(b * n, c).astype(dt), self.take(self.key_w, idx).astype(dt)).reshape(b, n, self.d)
-        q_avg = (mask[..., None] * q_data.astype(dt)).sum(1) / (mask.sum(1)[..., None] + 1e-10)      # [B,c]
+        q_avg = (expand(mask[..., None], (b, n, c)) * q_data.astype(dt)).sum(1) \
+            / expand(mask.sum(1)[..., None] + 1e-10, (b, c))                                          # [B,c]
         qw = self.take(self.query_w, idx).reshape(c, self.h * self.d).astype(dt)
         q = ops.matmul(q_avg, qw).reshape(b, self.h, self.d) * (float(self.d) ** -0.5)          # [B,H,d]
         logits = self.bmm_t(q, k)                                                                 # [B,H,K]
@@ -320,9 +339,10 @@ class GlobalAttention(Module):
         if self.gating:
             gw = self.take(self.gating_w, idx).reshape(c, self.h * self.d).astype(dt)
             gate = ops.matmul(q_data.reshape(b * n, c).astype(dt), gw)
-            gate = ops.sigmoid(gate + self.take(self.gating_b, idx).reshape(self.h * self.d).astype(dt))
-            out = avg.reshape(b, 1, self.h * self.d) * gate.reshape(b, n, self.h * self.d)
-            return (ops.matmul(out.reshape(b * n, self.h * self.d), ow) + ob).reshape(b, n, self.output_dim)
+            gate = ops.sigmoid(ops.bias_add(gate, self.take(self.gating_b, idx).reshape(self.h * self.d).astype(dt)))
+            hd = self.h * self.d
+            out = expand(avg.reshape(b, 1, hd), (b, n, hd)) * gate.reshape(b, n, hd)
+            return ops.bias_add(ops.matmul(out.reshape(b * n, hd), ow), ob).reshape(b, n, self.output_dim)
         out = ops.matmul(avg.reshape(b, self.h * self.d), ow) + ob
         return ops.broadcast_to(out[:, None, :], (b, n, self.output_dim))
 

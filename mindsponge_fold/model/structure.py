@@ -17,7 +17,7 @@ from mindspore import Tensor, ops
 
 from mindsponge_fold.model import all_atom
 from mindsponge_fold.model import geometry as g
-from mindsponge_fold.model.primitives import LayerNorm, Linear, Module, SharedDropout
+from mindsponge_fold.model.primitives import LayerNorm, Linear, Module, SharedDropout, expand
 
 F32 = ms.float32
 
@@ -73,14 +73,15 @@ class InvariantPointAttention(Module):
         v_pts = kv_point[..., pqk:].transpose(2, 0, 1, 3).reshape(h, n, 3 * pv)
 
         point_weights = self.point_weight * ops.softplus(self.trainable_point_weights.astype(F32))     # [H]
-        diff = q_pts[:, :, None, :] - k_pts[:, None, :, :]
-        attn_qk_point = -0.5 * point_weights[:, None, None] * (diff * diff).sum(-1)         # [H, N, N]
+        shape = (h, n, n, pqk * 3)
+        diff = expand(q_pts[:, :, None, :], shape) - expand(k_pts[:, None, :, :], shape)
+        attn_qk_point = expand(-0.5 * point_weights[:, None, None], (h, n, n)) * (diff * diff).sum(-1)   # [H, N, N]
         q = (self.scalar_weight * q_scalar).transpose(1, 0, 2)
         attn_logits = self.bmm_t(q, k_scalar.transpose(1, 0, 2)) + attn_qk_point
         attention_2d = self.attention_2d(pair_act).astype(F32).transpose(2, 0, 1)
         attn_logits = attn_logits + self.attention_2d_weight * attention_2d
         mask = seq_mask.astype(F32)
-        attn_logits = attn_logits - 1e5 * (1.0 - mask[:, None] * mask[None, :])
+        attn_logits = attn_logits - expand(1e5 * (1.0 - mask[:, None] * mask[None, :]), (h, n, n))
         attn = ops.softmax(attn_logits, -1)                                                  # [H, N, N]
 
         result_scalar = self.bmm(attn, v_scalar.transpose(1, 0, 2)).transpose(1, 0, 2).reshape(n, h * sv)

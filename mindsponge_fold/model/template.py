@@ -13,9 +13,10 @@ from mindspore import Tensor, ops
 
 from mindsponge_fold.common import residue_constants as rc
 from mindsponge_fold.model.embedders import dgram_from_positions
+from mindsponge_fold.model import chunking
 from mindsponge_fold.model.evoformer import TriangleAttention, TriangleMultiplication, Transition
 from mindsponge_fold.model.primitives import (Attention, LayerNorm, Linear, Module, SharedDropout,
-                                              dropout_broadcast_dim)
+                                              dropout_broadcast_dim, expand)
 
 N_ATOM, CA_ATOM, C_ATOM = rc.atom_order["N"], rc.atom_order["CA"], rc.atom_order["C"]
 TEMPLATE_AATYPE_CLASSES = 22     # 20 amino acids + X + gap
@@ -129,7 +130,7 @@ class SingleTemplateEmbedding(Module):
         else:
             unit = ops.zeros((n, n, 3), ms.float32)
         act = ops.concat([dgram, pb_mask_2d[..., None], aa_j, aa_i, unit, bb_mask_2d[..., None]], -1)
-        act = act * bb_mask_2d[..., None]
+        act = act * expand(bb_mask_2d[..., None], act.shape)
         act = self.embedding2d(act)
         act = self.template_pair_stack(act, mask_2d)
         return self.output_layer_norm(act)
@@ -154,14 +155,15 @@ class TemplateEmbedding(Module):
         n, _, c_z = query_embedding.shape
         num_t = template_mask.shape[0]
         c_t = self.channels
-        stacked = ops.zeros((n, n, num_t, c_t), query_embedding.dtype)
+        stacked = chunking.zeros_from(query_embedding, (n, n, num_t, c_t), query_embedding.dtype)
         t = Tensor(0, ms.int32)
         while t < num_t:
             emb = self.single_template_embedding(ops.gather(aatype, t, 0), ops.gather(positions, t, 0),
                                                  ops.gather(atom_mask, t, 0), ops.gather(pseudo_beta, t, 0),
                                                  ops.gather(pseudo_beta_mask, t, 0), mask_2d)
             select = _one_hot(t, num_t).astype(stacked.dtype).reshape(1, 1, num_t, 1)
-            stacked = stacked + select * emb[:, :, None, :].astype(stacked.dtype)
+            stacked = stacked + expand(select, stacked.shape) * expand(emb[:, :, None, :].astype(stacked.dtype),
+                                                                      stacked.shape)
             t = t + 1
         out = self.attention(query_embedding.reshape(n * n, 1, c_z), stacked.reshape(n * n, num_t, c_t),
                              template_mask.reshape(1, num_t))
