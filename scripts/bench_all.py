@@ -4,14 +4,15 @@ benchmarks/results/:
 
 * bench_compile.json     graph compile time of the full model_1_ptm forward (cold and warm cache), ~100 residues
 * bench_predict.json     forward time and peak RSS vs length (full-size network, until it no longer fits)
-* bench_train.json       training step time at crop 64 / 128 (scripts/bench_train.py, when present)
+* bench_train.json       training step time and peak RSS at crop 64 / 128, full-width network (bench_train.py)
 * bench_data.json        training data loader samples/s
 * bench_af_compare.json  forward time side by side with the AlphaFold reference (when --af-venv exists)
 * bench_all.json         which benchmarks ran, exit codes, wall times
 
     python scripts/bench_all.py [--af-venv /work/afvenv] [--skip NAME ...] [--quick]
 
-``--quick`` runs the short variants (predict: 64/128/256 with a 2-block Evoformer; no warm-cache compile).
+``--quick`` runs the short variants (predict: 64/128/256 with a 2-block Evoformer; train: 2-block Evoformer, 2 steps;
+no warm-cache compile).
 Memory-heavy runs are guarded (see bench_predict.py); run the suite on an otherwise idle machine.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ def plan(args) -> list:
     steps = [("compile", [py, f"{HERE}/bench_compile.py"] + (["--no-warm"] if args.quick else [])),
              ("predict", [py, f"{HERE}/bench_predict.py", "--steady"]
               + (["--lengths", "64", "128", "256", "--blocks", "2"] if args.quick else [])),
-             ("train", [py, f"{HERE}/bench_train.py"]),
+             ("train", [py, f"{HERE}/bench_train.py"] + (["--blocks", "2", "--steps", "2"] if args.quick else [])),
              ("data", [py, f"{HERE}/bench_data.py"]),
              ("af_compare", [py, f"{HERE}/bench_af_compare.py", "--af-venv", args.af_venv])]
     return [(name, cmd) for name, cmd in steps if name not in args.skip]
