@@ -89,7 +89,8 @@ run_msrun() {
   local msrun="${MSRUN:-$(dirname "$PYTHON")/msrun}"
   [ -x "$msrun" ] || msrun="$(command -v msrun)" || launch_error "msrun not found (install MindSpore)"
   echo "$LAUNCHER: $TOTAL_WORKERS worker(s) ($WORKERS on node $NODE_RANK of $NODES), master $MASTER_ADDR:$MASTER_PORT, logs in $LOG_DIR" >&2
-  PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" exec "$msrun" --worker_num="$TOTAL_WORKERS" --local_worker_num="$WORKERS" \
+  # msrun starts each worker as `python SCRIPT`: put this Python first on PATH (a venv need not be activated)
+  PATH="$(dirname "$PYTHON"):$PATH" PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" exec "$msrun" --worker_num="$TOTAL_WORKERS" --local_worker_num="$WORKERS" \
     --master_addr="$MASTER_ADDR" --master_port="$MASTER_PORT" --node_rank="$NODE_RANK" --log_dir="$LOG_DIR" \
     --join=True --cluster_time_out="$TIMEOUT" "$CLI" train "${TRAIN_ARGS[@]}" --device "$DEVICE"
 }
