@@ -117,3 +117,16 @@ def run_guarded(cmd: list, mem_limit_gib: float, timeout_s: float, poll_s: float
             continue
     return {"returncode": proc.returncode, "killed": killed, "max_rss_seen_gib": round(seen, 2),
             "wall_s": round(time.time() - t0, 1), "result": result, "stderr_tail": stderr.strip().splitlines()[-5:]}
+
+
+def run_entry(run: dict, fallback: dict) -> dict:
+    """One sweep entry from a :func:`run_guarded` result: the child's JSON (or ``fallback`` when it printed none) with
+    ``status`` (ok | killed (why) | failed (exit N)), ``wall_s``, ``max_rss_seen_gib`` and, when not ok, the stderr
+    tail."""
+    entry = dict(run["result"] or fallback)
+    entry.update({"status": "ok" if run["returncode"] == 0 and run["result"] else
+                  (f"killed ({run['killed']})" if run["killed"] else f"failed (exit {run['returncode']})"),
+                  "wall_s": run["wall_s"], "max_rss_seen_gib": run["max_rss_seen_gib"]})
+    if entry["status"] != "ok":
+        entry["stderr_tail"] = run["stderr_tail"]
+    return entry

@@ -75,12 +75,7 @@ def sweep(args) -> dict:
               (["--steady"] if args.steady else [])
         print(f"N_res={n}: {' '.join(cmd[1:])}", flush=True)
         r = bc.run_guarded(cmd, args.mem_limit, args.timeout)
-        entry = dict(r["result"] or {"num_res": n})
-        entry.update({"status": "ok" if r["returncode"] == 0 and r["result"] else
-                      (f"killed ({r['killed']})" if r["killed"] else f"failed (exit {r['returncode']})"),
-                      "wall_s": r["wall_s"], "max_rss_seen_gib": r["max_rss_seen_gib"]})
-        if entry["status"] != "ok":
-            entry["stderr_tail"] = r["stderr_tail"]
+        entry = bc.run_entry(r, {"num_res": n})
         runs.append(entry)
         print(json.dumps(entry), flush=True)
         if args.out:
