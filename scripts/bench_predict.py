@@ -8,11 +8,11 @@ under a memory guard that kills the run above ``--mem-limit`` GiB. Per length: o
 with ``--steady``, a second call (run only). The sweep stops at the first length that does not fit.
 
     python scripts/bench_predict.py [--lengths 64 128 256 384 512 768 1024 1280 1536] [--chunk auto|0|ROWS]
-        [--blocks 48] [--steady] [--mem-limit 22] [--timeout 3600] [--out benchmarks/results/bench_predict.json]
+        [--blocks 48] [--extra-blocks 4] [--steady] [--mem-limit 22] [--timeout 3600] [--out benchmarks/results/bench_predict.json]
 
-``--blocks`` overrides the Evoformer depth (48 in the released models). Peak memory does not depend on the depth
-(the blocks run in a graph while loop that replaces its state), so long lengths can be probed for memory with a
-shallow stack; the JSON records the depth of every run.
+``--blocks`` overrides the Evoformer depth (48 in the released models) and ``--extra-blocks`` the extra-MSA stack's
+(4). Peak memory does not depend on either depth (each stack runs in a graph while loop that replaces its state), so
+long lengths can be probed for memory with shallow stacks; the JSON records both depths of every run.
 """
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ def run_one(args) -> dict:
     overrides = [chunk_override(args.chunk)]
     if args.blocks:
         overrides.append(f"model.embeddings_and_evoformer.evoformer_num_block={args.blocks}")
+    if args.extra_blocks:
+        overrides.append(f"model.embeddings_and_evoformer.extra_msa_stack_num_block={args.extra_blocks}")
     cfg = load_config(args.preset, overrides)
     n = args.one
     sizes = bc.eval_sizes(cfg, n)
@@ -51,6 +53,7 @@ def run_one(args) -> dict:
     out, timings = runner.run(features, num_recycle=0)
     result = {"num_res": n, "sizes": sizes, "chunk": args.chunk, "preset": args.preset,
               "evoformer_num_block": int(cfg.model.embeddings_and_evoformer.evoformer_num_block),
+              "extra_msa_stack_num_block": int(cfg.model.embeddings_and_evoformer.extra_msa_stack_num_block),
               "build_s": round(build_s, 2), "first_call_s": round(timings["first_call_s"], 2),
               "rss_after_build_gib": round(rss_built, 2)}
     finite = bool(all(__import__("numpy").isfinite(out[k]).all() for k in ("structure_module/final_atom_positions",
@@ -72,6 +75,7 @@ def sweep(args) -> dict:
     for n in args.lengths:
         cmd = [sys.executable, os.path.abspath(__file__), "--one", str(n), "--preset", args.preset,
                "--chunk", args.chunk] + (["--blocks", str(args.blocks)] if args.blocks else []) + \
+              (["--extra-blocks", str(args.extra_blocks)] if args.extra_blocks else []) + \
               (["--steady"] if args.steady else [])
         print(f"N_res={n}: {' '.join(cmd[1:])}", flush=True)
         r = bc.run_guarded(cmd, args.mem_limit, args.timeout)
@@ -95,6 +99,7 @@ def main(argv=None):
     ap.add_argument("--preset", default="model_1_ptm")
     ap.add_argument("--chunk", default="auto", help="auto (config null) | 0 (off) | rows per chunk")
     ap.add_argument("--blocks", type=int, default=0, help="Evoformer depth override (0: the preset's)")
+    ap.add_argument("--extra-blocks", type=int, default=0, help="extra-MSA stack depth override (0: the preset's, 4)")
     ap.add_argument("--steady", action="store_true", help="also time a second (compiled) call")
     ap.add_argument("--mem-limit", type=float, default=22.0, help="GiB; a run above it is killed")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per length")

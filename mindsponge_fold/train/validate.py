@@ -45,6 +45,9 @@ class Validator:
         if not self.features:
             raise InputError("validation data holds no samples")
         self.runner = ModelRunner(cfg, None, bucket=True)
+        # recycle no more often than training does: a network trained without recycling has never seen recycled
+        # inputs (its recycling embedder is untrained), and more recycles than trained only add noise
+        self.num_recycle = min(int(cfg.model.num_recycle), int(cfg.train.max_recycle))
 
     @classmethod
     def from_mindrecord(cls, cfg, path, seed: int = 0, max_samples: int = 0) -> "Validator":
@@ -65,6 +68,6 @@ class Validator:
         self.set_weights(weights)
         per = {}
         for name, features in self.features.items():
-            out, _ = self.runner.run(features)
+            out, _ = self.runner.run(features, num_recycle=self.num_recycle)
             per[name] = lddt_ca(out["structure_module/final_atom_positions"], *self.natives[name])
         return {"val/lddt_ca": float(np.mean(list(per.values()))), "val/per_sample": per}
