@@ -1,11 +1,13 @@
 """`mindsponge-fold train` end to end (subprocess: its memory is freed afterwards) and the launcher scripts' argument
 validation.
 
-The learning run trains the tiny network on 2crb chain A alone (real features and labels, crop 32, dropout on, no
-recycling iterations to keep the CI budget: random recycles are tested in test_train.py): the loss falls and the
-periodic validation (lDDT-Calpha of the EMA weights' full-chain prediction vs the native) runs. lDDT-Calpha > 0.6 is
-NOT reached within this budget (the structure module's FAPE barely moves in the first few hundred steps; see
-test_reaches_lddt_06, an expected failure)."""
+The learning run overfits the tiny network to one real chain, 1psm A (38 residues, NMR, ../shared/data): real
+features and labels through the MindRecord loader, no crop (crop 38 = the chain), all MSA rows kept and no BERT
+masking or block deletion (one fixed input, as an overfitting test wants), unclamped backbone FAPE, no recycling,
+dropout off, learning rate 3e-3 without zero-initialised output layers, and tiny_train's single-representation and
+structure-module channels widened 4x. The periodic validation scores the EMA
+weights' prediction of the whole chain (lDDT-Calpha vs the native); the loss must fall and lDDT-Calpha pass 0.6.
+"""
 import os
 import subprocess
 import sys
@@ -21,8 +23,18 @@ from mindsponge_fold.model.alphafold import build_model
 from mindsponge_fold.train import curves
 
 REPO = Path(__file__).resolve().parents[1]
-LEARN_STEPS = 80
-LEARN_SET = ["train.eval_every=40", "train.checkpoint_every=40", "train.log_every=20", "train.max_recycle=0"]
+LEARN_STEPS = 2000
+# tiny_train made 4x wider in the single/structure-module channels (it learns ~2x faster per step than the narrow
+# tiny_train on this chain), unclamped backbone FAPE, one fixed input (all MSA rows, no masking or block deletion).
+# Measured with 1500 steps: validation lDDT-Calpha 0.49 / 0.57 / 0.62 at steps 500 / 1000 / 1500 (~0.3 s/step idle).
+LEARN_SET = ["train.eval_every=500", "train.checkpoint_every=1000", "train.log_every=20", "train.max_recycle=0",
+             "train.dropout=false", "train.learning_rate=3e-3", "train.fape_clamp_prob=0.0",
+             "model.global_config.zero_init=false", "model.embeddings_and_evoformer.msa_channel=32",
+             "model.embeddings_and_evoformer.pair_channel=32", "model.embeddings_and_evoformer.seq_channel=64",
+             "model.heads.structure_module.num_channel=64", "data.train.crop_size=38",
+             "data.train.max_msa_clusters=32", "data.eval.max_msa_clusters=32",
+             "data.train.masked_msa_replace_fraction=0", "data.eval.masked_msa_replace_fraction=0",
+             "data.train.block_delete_msa.msa_fraction_per_block=0"]
 
 
 def run_cli(args, cwd, timeout=900):
@@ -34,11 +46,11 @@ def run_cli(args, cwd, timeout=900):
 @pytest.fixture(scope="module")
 def learning_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("learn")
-    data = make_records(tmp, names=("2crb_A",))
+    data = make_records(tmp, names=("1psm_A",))
     out = tmp / "run"
     args = ["train", "--config", "tiny_train", "--data", str(data), "--val-data", str(data), "--out", str(out),
             "--steps", str(LEARN_STEPS), "--workers", "1", *[a for s in LEARN_SET for a in ("--set", s)]]
-    proc = run_cli(args, tmp)
+    proc = run_cli(args, tmp, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return {"out": out, "proc": proc}
 
@@ -51,12 +63,10 @@ def test_overfits_one_chain(learning_run):
     loss = np.array([r["loss/total"] for r in train if not r["skipped"]])
     k = len(loss) // 5
     assert loss[-k:].mean() < loss[:k].mean() - 0.3, (loss[:k].mean(), loss[-k:].mean())
-    assert [r["step"] for r in val] == [40, 80]
-    assert all(0.0 <= r["val/lddt_ca"] <= 1.0 and set(r["val/per_sample"]) == {"2crb_A"} for r in val)
+    assert [r["step"] for r in val] == [500, 1000, 1500, 2000]
+    assert all(0.0 <= r["val/lddt_ca"] <= 1.0 and set(r["val/per_sample"]) == {"1psm_A"} for r in val)
 
 
-@pytest.mark.xfail(reason="the tiny network's structure module does not learn the backbone within the CI budget "
-                          "(FAPE stays ~1 for hundreds of steps; under investigation)", strict=False)
 def test_reaches_lddt_06(learning_run):
     val = [r for r in curves.read_log(learning_run["out"] / "train_log.jsonl") if r["kind"] == "val"]
     assert val[-1]["val/lddt_ca"] > 0.6, [r["val/lddt_ca"] for r in val]
@@ -69,7 +79,7 @@ def test_log_curve_and_stdout(learning_run):
                 "loss/structure_module", "loss/structure_module/fape", "grad_norm", "lr", "loss_scale", "num_recycle",
                 "skipped", "step_time_s", "samples_per_s", "names"):
         assert key in first, key
-    assert first["names"] == ["2crb_A"]
+    assert first["names"] == ["1psm_A"]
     import matplotlib.pyplot as plt
     assert plt.imread(out / "training_curve.png").shape[0] > 200
     stdout = learning_run["proc"].stdout
@@ -81,7 +91,7 @@ def test_log_curve_and_stdout(learning_run):
 def test_checkpoint_layout_loads_as_weights(learning_run):
     out = learning_run["out"]
     ckpts = sorted((out / "checkpoints").iterdir())
-    assert [p.name for p in ckpts] == ["step_00000040.ckpt", "step_00000080.ckpt"]
+    assert [p.name for p in ckpts] == ["step_00001000.ckpt", "step_00002000.ckpt"]
     cfg = load_config(str(out / "config.yaml"))
     assert cfg.name == "tiny_train"
     model = build_model(cfg)
