@@ -79,7 +79,8 @@ def run_one(args) -> dict:
             "extra_msa_stack_num_block": int(evo.extra_msa_stack_num_block), "msa_channel": int(evo.msa_channel),
             "pair_channel": int(evo.pair_channel), "use_remat": bool(cfg.model.global_config.use_remat),
             "overrides": list(args.set),
-            "batch_shapes": {k: list(np.shape(batch[k])) for k in ("msa_feat", "extra_msa", "template_aatype")},
+            "batch_shapes": {k: list(np.shape(batch[k]))
+                             for k in ("msa_feat", "extra_msa", "template_aatype") if k in batch},
             "build_s": round(build_s, 2), "first_step_s": round(times[0], 2),
             "step_s": round(float(np.mean(steady)), 2) if steady else None, "step_times_s": [round(t, 2) for t in times],
             "losses": losses, "finite": bool(np.all(np.isfinite(losses))), "peak_rss_gib": round(bc.peak_rss_gib(), 2)}

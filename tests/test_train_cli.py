@@ -1,13 +1,10 @@
 """`mindsponge-fold train` end to end (subprocess: its memory is freed afterwards) and the launcher scripts' argument
 validation.
 
-The learning run overfits the tiny network to one real chain, 1psm A (38 residues, NMR, ../shared/data): real
-features and labels through the MindRecord loader, no crop (crop 38 = the chain), all MSA rows kept and no BERT
-masking or block deletion (one fixed input, as an overfitting test wants), unclamped backbone FAPE, no recycling,
-dropout off, learning rate 3e-3 without zero-initialised output layers, and tiny_train's single-representation and
-structure-module channels widened 4x (it learns ~2x faster per step than the narrow tiny_train on this chain). The
-periodic validation scores the EMA weights' prediction of the whole chain (lDDT-Calpha vs the native); the loss must
-fall and lDDT-Calpha pass 0.6.
+The learning run (`--config tiny_learn`, whose header lists its settings) overfits the tiny network to one real chain,
+1psm A (38 residues, NMR, ../shared/data): real features and labels through the MindRecord loader, one fixed input
+per step, the whole chain. The periodic validation scores the EMA weights' prediction of the whole chain
+(lDDT-Calpha vs the native); the loss must fall and lDDT-Calpha pass 0.6.
 """
 import os
 import subprocess
@@ -24,17 +21,8 @@ from mindsponge_fold.model.alphafold import build_model
 from mindsponge_fold.train import curves
 
 REPO = Path(__file__).resolve().parents[1]
-LEARN_STEPS = 2000
-# the settings of the module docstring. Measured: validation lDDT-Calpha 0.49 / 0.57 / 0.62 / 0.70 at steps
-# 500 / 1000 / 1500 / 2000 (deterministic).
-LEARN_SET = ["train.eval_every=500", "train.checkpoint_every=1000", "train.log_every=20", "train.max_recycle=0",
-             "train.dropout=false", "train.learning_rate=3e-3", "train.fape_clamp_prob=0.0",
-             "model.global_config.zero_init=false", "model.embeddings_and_evoformer.msa_channel=32",
-             "model.embeddings_and_evoformer.pair_channel=32", "model.embeddings_and_evoformer.seq_channel=64",
-             "model.heads.structure_module.num_channel=64", "data.train.crop_size=38",
-             "data.train.max_msa_clusters=32", "data.eval.max_msa_clusters=32",
-             "data.train.masked_msa_replace_fraction=0", "data.eval.masked_msa_replace_fraction=0",
-             "data.train.block_delete_msa.msa_fraction_per_block=0"]
+LEARN_STEPS = 2000   # = tiny_learn's train.num_steps. Measured: validation lDDT-Calpha 0.49 / 0.57 / 0.62 / 0.70 at
+#                      steps 500 / 1000 / 1500 / 2000 (deterministic).
 
 
 def run_cli(args, cwd, timeout=900):
@@ -48,8 +36,8 @@ def learning_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("learn")
     data = make_records(tmp, names=("1psm_A",))
     out = tmp / "run"
-    args = ["train", "--config", "tiny_train", "--data", str(data), "--val-data", str(data), "--out", str(out),
-            "--steps", str(LEARN_STEPS), "--workers", "1", *[a for s in LEARN_SET for a in ("--set", s)]]
+    args = ["train", "--config", "tiny_learn", "--data", str(data), "--val-data", str(data), "--out", str(out),
+            "--workers", "1"]
     proc = run_cli(args, tmp, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return {"out": out, "proc": proc}
@@ -93,7 +81,7 @@ def test_checkpoint_layout_loads_as_weights(learning_run):
     ckpts = sorted((out / "checkpoints").iterdir())
     assert [p.name for p in ckpts] == ["step_00001000.ckpt", "step_00002000.ckpt"]
     cfg = load_config(str(out / "config.yaml"))
-    assert cfg.name == "tiny_train"
+    assert cfg.name == "tiny_learn" and cfg.train.num_steps == LEARN_STEPS
     model = build_model(cfg)
     P.load_weights(model, ckpts[-1])                                   # what run-features / predict --params do
     raw = P.read_checkpoint(ckpts[-1])
@@ -139,6 +127,19 @@ BAD_LAUNCHES = [
     ("train_ascend_ranktable.sh", ["--", "--data", "d"], "--rank-table FILE is required"),
     ("train_ascend_ranktable.sh", ["--rank-table", "none.json", "--", "--data", "d"], "does not exist"),
 ]
+
+
+@pytest.mark.parametrize("args,env,message", [
+    (["--steps", "ten"], {}, "--steps must be a positive integer"),
+    (["--bogus"], {}, "unknown argument '--bogus'"),
+    (["-o"], {}, "-o needs a value"),
+    ([], {"MSF_SHARED": "/nonexistent"}, "1psm inputs not found under /nonexistent"),
+])
+def test_learn_demo_rejects_bad_arguments(args, env, message, tmp_path):
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "learn_demo.sh"), "-o", str(tmp_path / "o"), *args],
+                          cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr, (proc.returncode, proc.stderr)
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("script,args,message", BAD_LAUNCHES)
