@@ -75,6 +75,32 @@ def write_result(path, data: dict) -> None:
     print(f"wrote {path}", flush=True)
 
 
+def child_command(script: str, argv: list, sweep_option: str, value) -> list:
+    """The command that re-runs a sweep script (``script``, parsed from ``argv``) for one value: the same arguments,
+    with ``sweep_option`` and its values (``nargs='+'``) replaced by ``--one value``."""
+    kept, in_sweep = [], False
+    for a in argv:
+        if a == sweep_option or a.startswith(sweep_option + "="):
+            in_sweep = a == sweep_option
+            continue
+        if in_sweep and not a.startswith("--"):
+            continue
+        in_sweep = False
+        kept.append(a)
+    return [sys.executable, os.path.abspath(script), *kept, "--one", str(value)]
+
+
+def sweep_main(parser, argv, run_one, sweep) -> None:
+    """Entry point of the sweep benchmarks: with ``--one N`` run one configuration in this process and print its JSON
+    line (the child), otherwise ``sweep(args, argv)`` (the parent, starting a child per configuration)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(run_one(args)), flush=True)
+    else:
+        sweep(args, argv)
+
+
 def run_guarded(cmd: list, mem_limit_gib: float, timeout_s: float, poll_s: float = 0.5) -> dict:
     """Run ``cmd`` in a subprocess, killing it when its resident memory (with children) exceeds ``mem_limit_gib``
     or it runs longer than ``timeout_s``. Returns {returncode, stdout, stderr tail, killed: None|'memory'|'time',

@@ -67,16 +67,13 @@ def run_one(args) -> dict:
     return result
 
 
-def sweep(args) -> dict:
+def sweep(args, argv) -> dict:
     runs = []
     report = {"benchmark": "inference: one AlphaFoldIteration vs N_res (random weights, synthetic features)",
               "preset": args.preset, "chunk": args.chunk, "mem_limit_gib": args.mem_limit,
               "machine": bc.machine_info(), "runs": runs}
     for n in args.lengths:
-        cmd = [sys.executable, os.path.abspath(__file__), "--one", str(n), "--preset", args.preset,
-               "--chunk", args.chunk] + (["--blocks", str(args.blocks)] if args.blocks else []) + \
-              (["--extra-blocks", str(args.extra_blocks)] if args.extra_blocks else []) + \
-              (["--steady"] if args.steady else [])
+        cmd = bc.child_command(__file__, argv, "--lengths", n)
         print(f"N_res={n}: {' '.join(cmd[1:])}", flush=True)
         r = bc.run_guarded(cmd, args.mem_limit, args.timeout)
         entry = bc.run_entry(r, {"num_res": n})
@@ -105,11 +102,7 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per length")
     ap.add_argument("--out", default=str(bc.RESULTS / "bench_predict.json"))
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.one:
-        print(json.dumps(run_one(args)), flush=True)
-    else:
-        sweep(args)
+    bc.sweep_main(ap, argv, run_one, sweep)
 
 
 if __name__ == "__main__":

@@ -86,14 +86,12 @@ def run_one(args) -> dict:
             "losses": losses, "finite": bool(np.all(np.isfinite(losses))), "peak_rss_gib": round(bc.peak_rss_gib(), 2)}
 
 
-def sweep(args) -> dict:
+def sweep(args, argv) -> dict:
     runs = []
     report = {"benchmark": "training step (gradient + Adam/EMA apply) vs crop size, full-width network, CPU fp32",
               "preset": args.preset, "mem_limit_gib": args.mem_limit, "machine": bc.machine_info(), "runs": runs}
     for crop in args.crops:
-        cmd = [sys.executable, os.path.abspath(__file__), "--one", str(crop), "--preset", args.preset,
-               "--steps", str(args.steps), "--blocks", str(args.blocks)] + ([] if args.remat else ["--no-remat"]) \
-            + [a for kv in args.set for a in ("--set", kv)]
+        cmd = bc.child_command(__file__, argv, "--crops", crop)
         print(f"crop={crop}: {' '.join(cmd[1:])}", flush=True)
         r = bc.run_guarded(cmd, args.mem_limit, args.timeout)
         entry = bc.run_entry(r, {"crop_size": crop, "evoformer_num_block": args.blocks})
@@ -117,11 +115,7 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=1200.0, help="seconds per configuration")
     ap.add_argument("--out", default=str(bc.RESULTS / "bench_train.json"))
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.one:
-        print(json.dumps(run_one(args)), flush=True)
-    else:
-        sweep(args)
+    bc.sweep_main(ap, argv, run_one, sweep)
 
 
 if __name__ == "__main__":
