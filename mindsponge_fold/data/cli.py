@@ -27,23 +27,34 @@ def add_arguments(parser) -> None:
                    help="direct template; MAP = identity | mapping.json | omitted (BLOSUM62 global alignment)")
     t.add_argument("--template-hits", action="append", default=[], metavar="FILE",
                    help="template search output (.hhr from hhsearch, .sto from hmmsearch)")
-    t.add_argument("--mmcif-dir", help="directory of <pdb_id>.cif files for template hits")
-    t.add_argument("--max-template-date", default="2100-01-01", help="drop templates released after this (YYYY-MM-DD)")
-    t.add_argument("--max-templates", type=int, default=20, help="max templates from search hits (AlphaFold: 20)")
-    t.add_argument("--release-dates", help="optional 'pdbid: YYYY-MM-DD' file used to prefilter hits")
-    t.add_argument("--obsolete-pdbs", help="optional PDB obsolete.dat")
+    add_template_hit_arguments(t)
+    t.add_argument("--kalign-binary", default="kalign", help="kalign for template realignment")
     g = parser.add_argument_group("ground truth (training labels)")
     g.add_argument("--ground-truth", metavar="MMCIF:CHAIN", help="add all_atom_positions/all_atom_mask/resolution")
     g.add_argument("--resolution", type=float, help="resolution label override (e.g. for NMR entries)")
-    s = parser.add_argument_group("search tools (only used for alignments missing from --alignments-dir)")
-    s.add_argument("--uniref90-database", help="FASTA for jackhmmer -> uniref90_hits.sto")
-    s.add_argument("--mgnify-database", help="FASTA for jackhmmer -> mgnify_hits.sto")
-    s.add_argument("--bfd-database", action="append", default=[], help="HH-suite db prefix(es) for hhblits")
-    s.add_argument("--pdb70-database", help="HH-suite db prefix for hhsearch -> pdb70_hits.hhr")
-    s.add_argument("--pdb-seqres-database", help="FASTA for hmmsearch -> pdb_hits.sto")
-    s.add_argument("--n-cpu", type=int, default=2)
-    s.add_argument("--tool-cache-dir", help="cache search-tool results here (key: binary + args + input hashes)")
-    s.add_argument("--kalign-binary", default="kalign")
+    add_search_arguments(parser.add_argument_group(
+        "search tools (only used for alignments missing from --alignments-dir)"))
+
+
+def add_search_arguments(group) -> None:
+    """Databases and options of the MSA / template searches (make-features and predict)."""
+    group.add_argument("--uniref90-database", help="FASTA for jackhmmer -> uniref90_hits.sto")
+    group.add_argument("--mgnify-database", help="FASTA for jackhmmer -> mgnify_hits.sto")
+    group.add_argument("--bfd-database", action="append", default=[], help="HH-suite db prefix(es) for hhblits")
+    group.add_argument("--pdb70-database", help="HH-suite db prefix for hhsearch -> pdb70_hits.hhr (template hits)")
+    group.add_argument("--pdb-seqres-database", help="FASTA for hmmsearch -> pdb_hits.sto (template hits)")
+    group.add_argument("--n-cpu", type=int, default=2, help="threads per search tool")
+    group.add_argument("--tool-cache-dir", help="cache search-tool results here (key: binary + args + input hashes)")
+
+
+def add_template_hit_arguments(group) -> None:
+    """How template search hits become template features (make-features and predict)."""
+    group.add_argument("--mmcif-dir", help="directory of <pdb_id>.cif files for template hits")
+    group.add_argument("--max-template-date", default="2100-01-01",
+                       help="drop templates released after this (YYYY-MM-DD)")
+    group.add_argument("--max-templates", type=int, default=20, help="max templates from search hits (AlphaFold: 20)")
+    group.add_argument("--release-dates", help="optional 'pdbid: YYYY-MM-DD' file used to prefilter hits")
+    group.add_argument("--obsolete-pdbs", help="optional PDB obsolete.dat")
 
 
 def _split_spec(spec: str, what: str) -> tuple:

@@ -31,21 +31,11 @@ def add_arguments(parser) -> None:
                                             "pdb70_hits.hhr / pdb_hits.sto), or DIR itself for a single target")
     a.add_argument("--single-sequence", action="store_true",
                    help="no MSA search: the query alone is the MSA (targets without alignments)")
-    s = parser.add_argument_group("search tools (run for alignments not in --alignments-dir)")
-    s.add_argument("--uniref90-database", help="FASTA for jackhmmer -> uniref90_hits.sto")
-    s.add_argument("--mgnify-database", help="FASTA for jackhmmer -> mgnify_hits.sto")
-    s.add_argument("--bfd-database", action="append", default=[], help="HH-suite db prefix(es) for hhblits")
-    s.add_argument("--pdb70-database", help="HH-suite db prefix for hhsearch -> pdb70_hits.hhr (template hits)")
-    s.add_argument("--pdb-seqres-database", help="FASTA for hmmsearch -> pdb_hits.sto (template hits)")
-    s.add_argument("--n-cpu", type=int, default=2, help="threads per search tool")
-    s.add_argument("--tool-cache-dir", help="cache search-tool results here (key: binary + args + input hashes)")
+    data_cli.add_search_arguments(
+        parser.add_argument_group("search tools (run for alignments not in --alignments-dir)"))
     t = parser.add_argument_group("templates (used when --mmcif-dir is given)")
-    t.add_argument("--mmcif-dir", help="directory of <pdb_id>.cif files for template hits")
-    t.add_argument("--max-template-date", default="2100-01-01", help="drop templates released after this date")
-    t.add_argument("--max-templates", type=int, default=20, help="max templates from search hits (AlphaFold: 20)")
-    t.add_argument("--release-dates", help="optional 'pdbid: YYYY-MM-DD' file used to prefilter hits")
-    t.add_argument("--obsolete-pdbs", help="optional PDB obsolete.dat")
-    t.add_argument("--kalign-binary", default="kalign")
+    data_cli.add_template_hit_arguments(t)
+    t.add_argument("--kalign-binary", default="kalign", help="kalign for template realignment")
 
 
 def single_sequence_features(sequence: str, description: str) -> dict:
