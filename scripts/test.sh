@@ -5,4 +5,4 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 scripts/setup.sh --tools
 export GLOG_v="${GLOG_v:-3}"
-exec .venv/bin/python -m pytest -q -rs "$@" tests
+exec .venv/bin/python -m pytest -q -rs --durations=15 "$@" tests
