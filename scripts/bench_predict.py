@@ -8,7 +8,8 @@ under a memory guard that kills the run above ``--mem-limit`` GiB. Per length: o
 with ``--steady``, a second call (run only). The sweep stops at the first length that does not fit.
 
     python scripts/bench_predict.py [--lengths 64 128 256 384 512 768 1024 1280 1536] [--chunk auto|0|ROWS]
-        [--blocks 48] [--extra-blocks 4] [--steady] [--mem-limit 22] [--timeout 3600] [--out benchmarks/results/bench_predict.json]
+        [--blocks 48] [--extra-blocks 4] [--steady] [--mem-limit 22] [--timeout 3600]
+        [--out benchmarks/results/bench_predict.json]
 
 ``--blocks`` overrides the Evoformer depth (48 in the released models) and ``--extra-blocks`` the extra-MSA stack's
 (4). Peak memory does not depend on either depth (each stack runs in a graph while loop that replaces its state), so

@@ -3,7 +3,7 @@
 
 The network is a chain of ``--segments`` segments, each ``--ops`` elementwise ops (``sin(x) * 1.01 + 0.1``) on a
 ``--mib`` MiB float32 vector, whose backward needs every op's input: without recomputation the gradient keeps
-``segments * ops`` such vectors. Variants (each in its own subprocess, so each has its own peak RSS):
+``segments * ops`` such vectors. Variants (``--variants``; each in its own guarded subprocess with its own peak RSS):
 
 * ``plain``: one graph, ``mindspore.grad`` of the whole chain;
 * ``cell_recompute``: the same with ``Cell.recompute()`` on the segment cell (what ``model.global_config.use_remat``
@@ -14,15 +14,14 @@ The network is a chain of ``--segments`` segments, each ``--ops`` elementwise op
   segment inputs, then a compiled vector-Jacobian graph per segment (``GradOperation(sens_param=True)``) re-runs that
   segment and returns the gradient of its input, from the last segment back to the first.
 
-    python scripts/bench_remat_cpu.py [--mib 100] [--segments 4] [--ops 5]
-        [--out benchmarks/results/bench_remat_cpu.json]
+    python scripts/bench_remat_cpu.py [--variants plain ... host_segments] [--mib 100] [--segments 4] [--ops 5]
+        [--mem-limit 20] [--out benchmarks/results/bench_remat_cpu.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -65,7 +64,7 @@ def run_one(args) -> dict:
             return x.sum()
 
     x = Tensor(np.random.default_rng(0).random(args.mib * 2**18, dtype=np.float32))
-    v = args.variant
+    v = args.one
     if v == "host_segments":
         seg = Segment()
         vjp = ms.jit(ops.GradOperation(sens_param=True)(seg))
@@ -82,33 +81,30 @@ def run_one(args) -> dict:
     return {"variant": v, "grad_sum": float(g.sum().asnumpy()), "peak_rss_gib": round(bc.peak_rss_gib(), 3)}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mib", type=int, default=100, help="size of the activation vector")
-    ap.add_argument("--segments", type=int, default=4)
-    ap.add_argument("--ops", type=int, default=5, help="elementwise ops per segment")
-    ap.add_argument("--out", default=str(bc.RESULTS / "bench_remat_cpu.json"))
-    ap.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.variant:
-        print(json.dumps(run_one(args)), flush=True)
-        return
+def sweep(args, argv) -> None:
     runs = []
-    for v in VARIANTS:
-        cmd = [sys.executable, os.path.abspath(__file__), "--variant", v, "--mib", str(args.mib),
-               "--segments", str(args.segments), "--ops", str(args.ops)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "GLOG_v": "3"})
-        if proc.returncode != 0:
-            runs.append({"variant": v, "status": f"failed (exit {proc.returncode})",
-                         "stderr_tail": proc.stderr.strip().splitlines()[-3:]})
-        else:
-            runs.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "status": "ok"})
-        print(json.dumps(runs[-1]), flush=True)
+    for v in args.variants:
+        entry = bc.run_entry(bc.run_guarded(bc.child_command(__file__, argv, "--variants", v), args.mem_limit, 600.0),
+                             {"variant": v})
+        runs.append(entry)
+        print(json.dumps(entry), flush=True)
     report = {"benchmark": "peak RSS of one gradient with and without recomputation, MindSpore CPU graph mode",
               "activation_mib": args.mib, "segments": args.segments, "ops_per_segment": args.ops,
               "saved_activations_without_recompute_gib": round(args.mib * args.segments * args.ops / 1024, 3),
               "machine": bc.machine_info(), "runs": runs}
     bc.write_result(args.out, report)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    ap.add_argument("--mib", type=int, default=100, help="size of the activation vector")
+    ap.add_argument("--segments", type=int, default=4)
+    ap.add_argument("--ops", type=int, default=5, help="elementwise ops per segment")
+    ap.add_argument("--mem-limit", type=float, default=20.0, help="GiB; a run above it is killed")
+    ap.add_argument("--out", default=str(bc.RESULTS / "bench_remat_cpu.json"))
+    ap.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)
+    bc.sweep_main(ap, argv, run_one, sweep)
 
 
 if __name__ == "__main__":
