@@ -28,7 +28,6 @@ def add_arguments(parser) -> None:
     t.add_argument("--template-hits", action="append", default=[], metavar="FILE",
                    help="template search output (.hhr from hhsearch, .sto from hmmsearch)")
     add_template_hit_arguments(t)
-    t.add_argument("--kalign-binary", default="kalign", help="kalign for template realignment")
     g = parser.add_argument_group("ground truth (training labels)")
     g.add_argument("--ground-truth", metavar="MMCIF:CHAIN", help="add all_atom_positions/all_atom_mask/resolution")
     g.add_argument("--resolution", type=float, help="resolution label override (e.g. for NMR entries)")
@@ -55,6 +54,7 @@ def add_template_hit_arguments(group) -> None:
     group.add_argument("--max-templates", type=int, default=20, help="max templates from search hits (AlphaFold: 20)")
     group.add_argument("--release-dates", help="optional 'pdbid: YYYY-MM-DD' file used to prefilter hits")
     group.add_argument("--obsolete-pdbs", help="optional PDB obsolete.dat")
+    group.add_argument("--kalign-binary", default="kalign", help="kalign for template realignment")
 
 
 def _split_spec(spec: str, what: str) -> tuple:

@@ -33,9 +33,7 @@ def add_arguments(parser) -> None:
                    help="no MSA search: the query alone is the MSA (targets without alignments)")
     data_cli.add_search_arguments(
         parser.add_argument_group("search tools (run for alignments not in --alignments-dir)"))
-    t = parser.add_argument_group("templates (used when --mmcif-dir is given)")
-    data_cli.add_template_hit_arguments(t)
-    t.add_argument("--kalign-binary", default="kalign", help="kalign for template realignment")
+    data_cli.add_template_hit_arguments(parser.add_argument_group("templates (used when --mmcif-dir is given)"))
 
 
 def single_sequence_features(sequence: str, description: str) -> dict:
