@@ -95,8 +95,8 @@ def test_loss_terms_match_reference(results, case):
     keys = [k for k in expected if k.startswith("loss/") and k != "loss/total"]
     assert len(keys) >= 19
     errors = {k: _rel(terms[k], expected[k]) for k in keys}
-    if case != "near_native":
-        # see test_pae_loss_on_model_outputs: the fixture's model-run PAE value is not reproducible from its inputs
+    if case == "near_native":
+        # see test_pae_loss_diagonal_bins: the op-by-op near-native evaluation bins the diagonal differently
         errors.pop(PAE)
     bad = {k: e for k, e in errors.items() if e > rtol}
     assert not bad, bad
@@ -106,13 +106,10 @@ def test_loss_terms_match_reference(results, case):
 def test_total_loss(results, case):
     total, terms, expected = results[case]
     assert total == terms["loss/total"]
-    if case == "near_native":
-        assert _rel(total, expected["loss/total"]) < 1e-5
-    else:
-        # everything but the PAE term agrees to float32 rounding
-        swapped = total - 0.1 * terms[PAE] + 0.1 * expected[PAE]
-        assert _rel(swapped, expected["loss/total"]) < 1e-6
-        assert _rel(total, expected["loss/total"]) < 3e-5
+    # everything but the PAE term agrees to float32 rounding
+    swapped = total - 0.1 * terms[PAE] + 0.1 * expected[PAE]
+    assert _rel(swapped, expected["loss/total"]) < 1e-6
+    assert _rel(total, expected["loss/total"]) < (1e-4 if case == "near_native" else 1e-6)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -130,8 +127,9 @@ def test_violation_and_renaming_arrays(results, case):
             assert _rel(terms[k], expected[k]) < 1e-5, (k, _rel(terms[k], expected[k]))
 
 
-def _numpy_pae_loss(logits, breaks, pred_affine, true_affine, mask):
-    """Independent float64 evaluation of the PAE loss (Suppl. 1.9.7) from the same inputs."""
+def _numpy_pae_loss(logits, breaks, pred_affine, true_affine, mask, ties_up=True):
+    """Independent float64 evaluation of the PAE loss (Suppl. 1.9.7) from the same inputs; ``ties_up``: an error
+    equal to a break (the diagonal's exact zero) goes to the upper bin, else to the lower (AlphaFold's ``>``)."""
     def frames(t):
         q = t[:, :4].astype(np.float64)
         rot = np.einsum("ijk,ni,nj->nk", QUAT_TO_ROT.astype(np.float64), q, q).reshape(-1, 3, 3)
@@ -141,7 +139,8 @@ def _numpy_pae_loss(logits, breaks, pred_affine, true_affine, mask):
         return np.einsum("imk,ijm->ijk", rot, trans[None, :, :] - trans[:, None, :])
 
     d = local(*frames(pred_affine)) - local(*frames(true_affine))
-    bins = ((d ** 2).sum(-1)[..., None] > breaks.astype(np.float64) ** 2).sum(-1)
+    above = np.greater_equal if ties_up else np.greater
+    bins = above((d ** 2).sum(-1)[..., None], breaks.astype(np.float64) ** 2).sum(-1)
     lg = logits.astype(np.float64)
     logp = lg - lg.max(-1, keepdims=True)
     logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
@@ -151,19 +150,29 @@ def _numpy_pae_loss(logits, breaks, pred_affine, true_affine, mask):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_pae_loss_on_model_outputs(results, case):
-    """PAE loss: matches an independent float64 evaluation everywhere and the fixture on the near-native case.
+def test_pae_loss_diagonal_bins(results, case):
+    """PAE loss: equal to an independent float64 evaluation; the reference's two code paths bin the diagonal
+    (frame i on its own C-alpha, error exactly 0) differently and this port follows the jitted model run.
 
-    On the random-weight model runs the fixture's value differs by 6e-4 / 1.3e-3 relative from what its own stored
-    logits + trajectory give (the formula, checked on near-native to 2e-7, and float64 numpy agree with this port;
-    perturbing the structure by 1e-3 A moves the loss by only ~3e-5), so there it is held to 2e-3."""
+    The model runs (outputs_recycle*.npz, and gradients.npz) come from AlphaFold's jitted network, where the
+    diagonal's error is a rounding residue > 0 (bin 1); the near-native file evaluates the loss op by op, where it
+    is exactly 0 (bin 0 under AlphaFold's ``>``). So the model runs match the ties-up rule to 1e-4 (about 3 of the
+    97 diagonal pairs had an exact-zero residue there) and NOT the strict rule (1.3e-3 away), and the near-native
+    value is the strict rule's to 1e-6 and ours to only 2e-3."""
     _, terms, expected = results[case]
     preds = _predictions(case)
     gt = _load("ground_truth.npz")
-    independent = _numpy_pae_loss(preds["predicted_aligned_error/logits"], preds["predicted_aligned_error/breaks"],
-                                  preds[SM + "traj"][-1], gt["backbone_affine_tensor"], gt["backbone_affine_mask"])
-    assert _rel(terms[PAE], independent) < 1e-5
-    assert _rel(terms[PAE], expected[PAE]) < (1e-5 if case == "near_native" else 2e-3)
+    args = (preds["predicted_aligned_error/logits"], preds["predicted_aligned_error/breaks"], preds[SM + "traj"][-1],
+            gt["backbone_affine_tensor"], gt["backbone_affine_mask"])
+    ties_up, strict = _numpy_pae_loss(*args), _numpy_pae_loss(*args, ties_up=False)
+    assert _rel(terms[PAE], ties_up) < 1e-5
+    assert _rel(ties_up, strict) > 5e-4                       # the diagonal's bin matters at this tolerance
+    if case == "near_native":
+        assert _rel(expected[PAE], strict) < 1e-6
+        assert _rel(terms[PAE], expected[PAE]) < 2e-3
+    else:
+        assert _rel(terms[PAE], expected[PAE]) < 1e-4
+        assert _rel(strict, expected[PAE]) > 5e-4
 
 
 def test_violations_match_numpy_twin(loss_cell):
@@ -243,7 +252,9 @@ def test_use_clamped_fape_and_length_scaling(scaled_cell):
         assert _rel(terms["loss/structure_module/backbone_fape_mean_over_layers"], fape_layers.mean()) < 1e-5
         sm = expected["loss/structure_module"] + 0.5 * (fape_layers.mean() - clamped.mean())
         assert _rel(terms["loss/structure_module"], sm) < 1e-5
-        unscaled = expected["loss/total"] + (sm - expected["loss/structure_module"])
+        # (with the near-native file's PAE term swapped for ours: see test_pae_loss_diagonal_bins)
+        unscaled = (expected["loss/total"] + (sm - expected["loss/structure_module"])
+                    + 0.1 * (terms[PAE] - expected[PAE]))
         assert _rel(terms["loss/total"], unscaled) < 1e-5
         assert _rel(total, terms["loss/total"] * 8.0) < 1e-6        # sqrt(min(97, 64))
     assert abs(float(length_scaled_loss(Tensor(2.0, ms.float32), 16, 64).asnumpy()) - 8.0) < 1e-6
