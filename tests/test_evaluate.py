@@ -182,7 +182,7 @@ def test_fasta_option_is_a_thin_call_into_predict(tmp_path, monkeypatch, capsys)
         (Path(args.output_dir) / "T1031.pdb").write_text(native_text)
         return 0
 
-    monkeypatch.setitem(sys.modules, "mindsponge_fold.predict",
+    monkeypatch.setitem(sys.modules, "mindsponge_fold.commands.predict",
                         types.SimpleNamespace(add_arguments=add_arguments, run=run))
     fasta = tmp_path / "T1031.fasta"
     fasta.write_text(">T1031\nACKIEN\n")

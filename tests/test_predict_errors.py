@@ -164,14 +164,11 @@ def test_single_sequence_features_are_valid_raw_features():
 def test_single_sequence_mode_from_fasta_with_shared_alignments_dir(tmp_path):
     """Real alignments for one target, single-sequence for the other (no alignments)."""
     from mindsponge_fold.predict import features, inputs
-    import argparse
+    from mindsponge_fold.predict.settings import FeatureSettings
     src = shared_path("data", "openfold_testdata", "alignments", "2crb_A")
     (tmp_path / "aln").mkdir()
     os.symlink(src, tmp_path / "aln" / "2crb_A")
-    parser = argparse.ArgumentParser()
-    features.add_arguments(parser)
-    args = parser.parse_args(["--alignments-dir", str(tmp_path / "aln"), "--single-sequence"])
-    builder = features.FeatureBuilder(args)
+    builder = features.FeatureBuilder(FeatureSettings(alignments_dir=str(tmp_path / "aln"), single_sequence=True))
     builder.num_targets = 2
     with_msa = builder.raw_features(inputs.Target("2crb_A", SEQ, "2crb_A", "x"), tmp_path)
     alone = builder.raw_features(inputs.Target("other", SEQ, "other", "x"), tmp_path)
@@ -272,12 +269,15 @@ def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, mo
     """predict_target with stand-in runners: ranked files follow the pLDDT order, relax 'all' with one failure keeps
     that model unrelaxed (recorded in relax_metrics.json) instead of discarding the target."""
     import argparse
-    from mindsponge_fold.predict import cli, features, inputs, models, outputs
+    from mindsponge_fold.commands import predict as command
+    from mindsponge_fold.predict import features, inputs, models, outputs
+    from mindsponge_fold.predict.run import predict_target
     parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
-    args = parser.parse_args(["--fasta", "x", "--output-dir", str(tmp_path), "--single-sequence", "--preset", "tiny",
-                              "--models", "low,high", "--random-weights", "--models-to-relax", "all", "--plots"])
-    specs = models.resolve_models(args)
+    command.add_arguments(parser)
+    settings = command.settings_from_args(parser.parse_args([
+        "--fasta", "x", "--output-dir", str(tmp_path), "--single-sequence", "--preset", "tiny",
+        "--models", "low,high", "--random-weights", "--models-to-relax", "all", "--plots"]))
+    specs = models.resolve_models(settings.models)
     for spec, plddt in zip(specs, (40.0, 80.0)):
         spec.runner = FakeRunner(plddt, spec.name)
 
@@ -290,9 +290,9 @@ def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, mo
 
     monkeypatch.setattr(outputs, "relax_model", fake_relax)
     target = inputs.Target("t", "ACDEFGHIKL", "t", "x")
-    builder = features.FeatureBuilder(args)
+    builder = features.FeatureBuilder(settings.inputs)
     with outputs.target_directory(tmp_path, "t") as work:
-        summary = cli.predict_target(target, specs, builder, work, args, "plddt")
+        summary = predict_target(target, specs, builder, work, settings, "plddt")
     d = tmp_path / "t"
     assert summary["order"] == ["high", "low"]
     assert json.loads((d / "ranking_debug.json").read_text()) == {"plddts": {"low": 40.0, "high": 80.0},
@@ -312,15 +312,17 @@ def test_models_with_one_config_share_one_runner_and_swap_weights(tmp_path):
     """Two models of the same config build (and compile) one network; run_model runs each with its own weights."""
     import argparse
     from mindsponge_fold.model.params import export_alphafold_params
-    from mindsponge_fold.predict import cli, models
+    from mindsponge_fold.commands import predict as command
+    from mindsponge_fold.predict import models
     parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
-    args = parser.parse_args(["--fasta", "x", "--output-dir", str(tmp_path), "--single-sequence", "--preset", "tiny",
-                              "--models", "a,b", "--random-weights"])
-    specs = models.resolve_models(args)
+    command.add_arguments(parser)
+    settings = command.settings_from_args(parser.parse_args([
+        "--fasta", "x", "--output-dir", str(tmp_path), "--single-sequence", "--preset", "tiny",
+        "--models", "a,b", "--random-weights"]))
+    specs = models.resolve_models(settings.models)
     shared = {}
     for spec in specs:
-        spec.runner = models.load_runner(spec, args, shared)
+        spec.runner = models.load_runner(spec, settings.models, shared)
     runner = specs[0].runner
     assert specs[1].runner is runner and len(shared) == 1
     key = "alphafold/alphafold_iteration/structure_module/initial_projection//weights"

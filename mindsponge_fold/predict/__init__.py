@@ -1,8 +1,7 @@
-"""``mindsponge-fold predict``: FASTA -> features -> models -> ranked, relaxed structures with confidence.
+"""``predict``: FASTA -> features -> models -> ranked, relaxed structures with confidence.
 
-Modules: ``cli`` (the command), ``inputs`` (targets and checks), ``features`` (data pipeline stage), ``models``
-(weights, configs, ``ModelRunner``), ``outputs`` (target directory layout), ``plots``.
+Modules: ``run`` (the run over targets, :func:`~mindsponge_fold.predict.run.predict`), ``settings`` (what a run
+does, typed), ``inputs`` (targets and checks), ``features`` (data pipeline stage), ``models`` (weights, configs,
+``ModelRunner``), ``outputs`` (target directory layout), ``plots``. The command line is
+:mod:`mindsponge_fold.commands.predict`.
 """
-from mindsponge_fold.predict.cli import add_arguments, run
-
-__all__ = ["add_arguments", "run"]

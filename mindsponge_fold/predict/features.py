@@ -8,7 +8,6 @@ are written into the target's ``msas/`` output directory, as AlphaFold does.
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 
@@ -16,24 +15,11 @@ import numpy as np
 
 from mindsponge_fold.common.fileio import write_text
 from mindsponge_fold.data import parsers, pipeline, templates
-from mindsponge_fold.data import cli as data_cli
 from mindsponge_fold.data.rng import NumpyRNG
+from mindsponge_fold.data.search import build_pipeline
 from mindsponge_fold.data.transforms import process_features
 from mindsponge_fold.predict.inputs import ALIGNMENT_NAMES, alignment_dir_for
-
-SEARCH_OPTIONS = ("uniref90_database", "mgnify_database", "bfd_database", "pdb70_database", "pdb_seqres_database")
-
-
-def add_arguments(parser) -> None:
-    a = parser.add_argument_group("alignments")
-    a.add_argument("--alignments-dir", help="precomputed alignments: DIR/<target>/ per target with AlphaFold's file "
-                                            "names (uniref90_hits.sto, bfd_uniclust_hits.a3m, mgnify_hits.sto, "
-                                            "pdb70_hits.hhr / pdb_hits.sto), or DIR itself for a single target")
-    a.add_argument("--single-sequence", action="store_true",
-                   help="no MSA search: the query alone is the MSA (targets without alignments)")
-    data_cli.add_search_arguments(
-        parser.add_argument_group("search tools (run for alignments not in --alignments-dir)"))
-    data_cli.add_template_hit_arguments(parser.add_argument_group("templates (used when --mmcif-dir is given)"))
+from mindsponge_fold.predict.settings import FeatureSettings
 
 
 def single_sequence_features(sequence: str, description: str) -> dict:
@@ -46,12 +32,12 @@ def single_sequence_features(sequence: str, description: str) -> dict:
 class FeatureBuilder:
     """Raw features of each target. Constructing it checks the search binaries and databases (ToolError)."""
 
-    def __init__(self, args):
-        self.alignments_dir = args.alignments_dir
-        self.single_sequence = bool(args.single_sequence)
-        self.can_search = any(getattr(args, k) for k in SEARCH_OPTIONS)
-        # the data pipeline of make-features, built from the same option names (no direct templates here)
-        self.pipeline = data_cli.build_pipeline(argparse.Namespace(**vars(args), template=[]))
+    def __init__(self, settings: FeatureSettings):
+        self.alignments_dir = settings.alignments_dir
+        self.single_sequence = bool(settings.single_sequence)
+        self.can_search = settings.search.can_search
+        # the data pipeline of make-features, from the same settings (no direct templates here)
+        self.pipeline = build_pipeline(settings.search, settings.template_hits)
         self.num_targets = 1
 
     def raw_features(self, target, work_dir: Path) -> dict:

@@ -16,32 +16,8 @@ import numpy as np
 
 from mindsponge_fold.common.config import apply_overrides, available_presets, load_alphafold_config_file, load_config
 from mindsponge_fold.common.errors import InputError
+from mindsponge_fold.predict.settings import DEFAULT_MODELS, ModelSettings
 
-DEFAULT_MODELS = "model_1,model_2,model_3,model_4,model_5"   # AlphaFold's monomer preset
-
-
-def add_arguments(parser) -> None:
-    m = parser.add_argument_group("models")
-    m.add_argument("--models", action="append", default=[], metavar="NAME[=WEIGHTS],...",
-                   help=f"models to run, e.g. model_1_ptm=params_model_1_ptm.npz,model_2_ptm=... (default: "
-                        f"{DEFAULT_MODELS}); WEIGHTS = AlphaFold .npz or our .ckpt")
-    m.add_argument("--params-dir", help="weights of entries without a path: DIR/params_NAME.npz")
-    m.add_argument("--random-weights", action="store_true",
-                   help="entries without weights get seeded random weights (demos, tests)")
-    m.add_argument("--preset", help="config preset (or yaml) for every model (default: the preset named as the "
-                                    "model)")
-    m.add_argument("--af-config", help="AlphaFold config.json (full_config) for every model")
-    m.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override for every model, e.g. --set relax.max_iterations=100")
-    m.add_argument("--num-recycle", type=int, help="recycling iterations (default: the config's)")
-    m.add_argument("--seed", type=int, default=0,
-                   help="feature-processing seed (model i uses i + seed * num_models, as AlphaFold) and random "
-                        "weights seed")
-    m.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
-    m.add_argument("--no-bucket", action="store_true", help="do not pad N_res up to a length bucket")
-    m.add_argument("--device", default=None, help="MindSpore device target (CPU, GPU, Ascend)")
-    m.add_argument("--compile-cache", metavar="DIR",
-                   help="cache compiled graphs here, keyed by config and shapes (default: $MSF_COMPILE_CACHE)")
 
 
 @dataclasses.dataclass
@@ -83,34 +59,34 @@ def parse_model_entries(values) -> list[tuple[str, str | None]]:
     return entries
 
 
-def model_config(name: str, args):
-    overrides = list(args.overrides)
-    if args.num_recycle is not None:
-        if args.num_recycle < 0:
-            raise InputError(f"--num-recycle must be >= 0, got {args.num_recycle}")
-        overrides += [f"model.num_recycle={args.num_recycle}", f"data.common.num_recycle={args.num_recycle}"]
-    if args.af_config:
-        return apply_overrides(load_alphafold_config_file(args.af_config), overrides)
-    preset = args.preset or name
-    if not args.preset and preset not in available_presets():
+def model_config(name: str, settings: ModelSettings):
+    overrides = list(settings.overrides)
+    if settings.num_recycle is not None:
+        if settings.num_recycle < 0:
+            raise InputError(f"--num-recycle must be >= 0, got {settings.num_recycle}")
+        overrides += [f"model.num_recycle={settings.num_recycle}", f"data.common.num_recycle={settings.num_recycle}"]
+    if settings.af_config:
+        return apply_overrides(load_alphafold_config_file(settings.af_config), overrides)
+    preset = settings.preset or name
+    if not settings.preset and preset not in available_presets():
         raise InputError(f"model '{name}': no config preset of that name (presets: {', '.join(available_presets())});"
                          f" name the model after one or give --preset")
     return load_config(preset, overrides)
 
 
-def resolve_models(args) -> list[ModelSpec]:
+def resolve_models(settings: ModelSettings) -> list[ModelSpec]:
     """Model specs with configs and weight paths; checks that every weights file exists (no model built yet)."""
     specs = []
-    for index, (name, path) in enumerate(parse_model_entries(args.models)):
-        cfg = model_config(name, args)
-        if path is None and args.params_dir:
-            path = str(Path(args.params_dir) / f"params_{name}.npz")
-        if path is None and not args.random_weights:
+    for index, (name, path) in enumerate(parse_model_entries(settings.models)):
+        cfg = model_config(name, settings)
+        if path is None and settings.params_dir:
+            path = str(Path(settings.params_dir) / f"params_{name}.npz")
+        if path is None and not settings.random_weights:
             raise InputError(f"model '{name}': no weights (give {name}=WEIGHTS in --models, --params-dir, or "
                              f"--random-weights)")
         if path is not None and not Path(path).is_file():
             raise InputError(f"model '{name}': no such weights file", path)
-        specs.append(ModelSpec(name, cfg, path, random_seed=args.seed + index))
+        specs.append(ModelSpec(name, cfg, path, random_seed=settings.seed + index))
     return specs
 
 
@@ -127,7 +103,7 @@ def random_alphafold_params(cfg, seed: int = 0, scale: float = 0.02) -> dict:
             for k, v in sorted(arrays.items())}
 
 
-def load_runner(spec: ModelSpec, args, shared: dict | None = None):
+def load_runner(spec: ModelSpec, settings: ModelSettings, shared: dict | None = None):
     """The runner for ``spec``: built once per distinct config (models that differ only in weights share the
     compiled graph) with this model's weights checked by loading them now, so a weights file for another model is
     refused before any target runs (InputError). Random weights are AlphaFold-layout arrays, loaded by the same
@@ -140,10 +116,10 @@ def load_runner(spec: ModelSpec, args, shared: dict | None = None):
         spec.cfg, spec.random_seed)
     try:
         if key not in shared:
-            shared[key] = ModelRunner(spec.cfg, None, bucket=not args.no_bucket,
-                                      device=args.device, compile_cache=args.compile_cache)
+            shared[key] = ModelRunner(spec.cfg, None, bucket=settings.bucket,
+                                      device=settings.device, compile_cache=settings.compile_cache)
         runner = shared[key]
-        spec.use_ema = bool(args.ema)
+        spec.use_ema = bool(settings.use_ema)
         runner.load_weights(spec.weights_source, use_ema=spec.use_ema, weights_id=spec.name)
     except InputError as e:
         raise InputError(f"model '{spec.name}': {e.problem}", e.path, e.line) from None

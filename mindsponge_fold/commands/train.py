@@ -1,6 +1,6 @@
 """``mindsponge-fold train``: train or fine-tune AlphaFold 2 on MindRecord data.
 
-    mindsponge-fold train --config config/train_initial.yaml --data data/train.mindrecord \\
+    mindsponge-fold train --config train_initial --data data/train.mindrecord \\
         [--val-data data/val.mindrecord] [--out runs/initial] [--resume auto|CKPT] [--init-from params.npz] \\
         [--steps N] [--set train.batch_size=1 ...] [--device CPU|GPU|Ascend]
 
@@ -9,10 +9,11 @@ Data parallel: launch the same command under ``msrun`` (``scripts/train_cpu.sh``
 """
 from __future__ import annotations
 
+from mindsponge_fold.commands import options
+
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--config", default="train_initial",
-                        help="preset name or YAML path (train_initial, train_finetune, tiny_train, ...)")
+    options.add_config_options(parser, default="train_initial")
     parser.add_argument("--data", required=True, help="training data: a make-mindrecord --out path")
     parser.add_argument("--val-data", help="held-out data (make-mindrecord output) for periodic lDDT-Ca validation "
                                            "every train.eval_every steps")
@@ -25,9 +26,7 @@ def add_arguments(parser) -> None:
                         help="start from these weights (AlphaFold .npz such as params_model_1_ptm.npz, or a .ckpt) "
                              "with a fresh optimiser: fine-tuning")
     parser.add_argument("--steps", type=int, help="total number of steps (default: train.num_steps)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, e.g. --set train.learning_rate=5e-4 (repeatable)")
-    parser.add_argument("--device", default="CPU", choices=("CPU", "GPU", "Ascend"), help="MindSpore device target")
+    options.add_device_option(parser, default="CPU")
     parser.add_argument("--workers", type=int, default=2, help="data-processing workers per process")
     parser.add_argument("--dump-rank-weights", action="store_true",
                         help="at the end every rank (not only rank 0) writes its weights to OUT/rank_<r>_final.npz "
@@ -36,7 +35,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from mindsponge_fold.common.config import load_config
     from mindsponge_fold.common.errors import InputError
     from mindsponge_fold.train.loop import RunOptions, train
 
@@ -44,12 +42,12 @@ def run(args) -> int:
         raise InputError(f"--steps must be >= 1, got {args.steps}")
     if args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
-    cfg = load_config(args.config, args.set)
-    options = RunOptions(data=args.data, out_dir=args.out, val_data=args.val_data, resume=args.resume,
-                         init_from=args.init_from, num_steps=args.steps, device=args.device,
-                         progress=not args.no_progress, num_workers=args.workers,
-                         dump_rank_weights=args.dump_rank_weights)
-    summary = train(cfg, options)
+    cfg = options.load_config_from_args(args)
+    run_options = RunOptions(data=args.data, out_dir=args.out, val_data=args.val_data, resume=args.resume,
+                             init_from=args.init_from, num_steps=args.steps, device=args.device,
+                             progress=not args.no_progress, num_workers=args.workers,
+                             dump_rank_weights=args.dump_rank_weights)
+    summary = train(cfg, run_options)
     if summary["world"]["rank"] == 0:
         last = summary["last"] or {}
         print(f"done: {summary['step']} steps{' (stopped by SIGTERM)' if summary['stopped'] else ''}; "

@@ -10,28 +10,29 @@ representations, structure-module outputs, head logits, ``recycle_<r>/*`` of ear
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from mindsponge_fold.commands import options
 from mindsponge_fold.common.errors import InputError
-from mindsponge_fold.common.fileio import save_npz
-from mindsponge_fold.model.convert import add_model_arguments, config_from_args
+from mindsponge_fold.common.fileio import save_npz, write_json
 
 
 def add_arguments(parser):
+    """Every option of run-features (one place: extend here)."""
     parser.add_argument("--features", required=True, help="processed features .npz (AlphaFold names)")
     parser.add_argument("--params", help="AlphaFold .npz or our .ckpt weights (default: random initialisation)")
-    add_model_arguments(parser)
-    parser.add_argument("--num-recycle", type=int, help="recycling iterations (default: the config's model.num_recycle)")
+    options.add_config_options(parser, default="model_1_ptm", af_config=True)
+    parser.add_argument("--num-recycle", type=int,
+                        help="recycling iterations (default: the config's model.num_recycle)")
     parser.add_argument("--teacher-forcing", metavar="REF.npz",
                         help="iteration r > 0 takes prev_* from REF's recycle_{r-1}/* instead of its own outputs")
     parser.add_argument("--ground-truth", metavar="GT.npz", help="ground-truth arrays: also write the loss terms")
     parser.add_argument("--no-bucket", action="store_true", help="do not pad N_res up to a length bucket")
-    parser.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
-    parser.add_argument("--device", default=None, help="MindSpore device target (CPU, GPU, Ascend)")
+    options.add_ema_option(parser)
+    options.add_device_option(parser)
     parser.add_argument("--compile-cache", metavar="DIR",
                         help="cache compiled graphs here, keyed by config and shapes (default: $MSF_COMPILE_CACHE)")
     parser.add_argument("--out", required=True, help="output .npz")
@@ -70,7 +71,7 @@ def compute_losses(cfg, outputs: dict, features: dict, ground_truth: dict, sourc
 
 def run(args) -> int:
     from mindsponge_fold.model.runner import ModelRunner
-    cfg = config_from_args(args)
+    cfg = options.load_config_from_args(args)
     features = load_npz(args.features, "features")
     teacher = load_npz(args.teacher_forcing, "teacher-forcing reference") if args.teacher_forcing else None
     runner = ModelRunner(cfg, args.params, use_ema=args.ema, bucket=not args.no_bucket, device=args.device,
@@ -86,14 +87,8 @@ def run(args) -> int:
                                       args.features))
     save_npz(args.out, outputs)
     if args.timings:
-        from mindsponge_fold.common.fileio import write_json
         write_json(args.timings, timings, indent=1)
     print(f"wrote {len(outputs)} arrays to {args.out} "
           f"(first call {timings.get('first_call_s', 0):.1f}s, iterations "
           f"{', '.join(f'{t:.1f}s' for t in timings['iterations_s'])})")
     return 0
-
-
-if __name__ == "__main__":
-    from mindsponge_fold.cli import main
-    sys.exit(main(["run-features"] + sys.argv[1:]))

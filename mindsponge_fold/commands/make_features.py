@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mindsponge_fold.commands import options
 from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.common.fileio import save_npz
-from mindsponge_fold.data import pipeline, templates
-from mindsponge_fold.data.tools import HHBlits, HHSearch, Hmmsearch, Jackhmmer, Kalign
 
 
 def add_arguments(parser) -> None:
@@ -27,34 +26,12 @@ def add_arguments(parser) -> None:
                    help="direct template; MAP = identity | mapping.json | omitted (BLOSUM62 global alignment)")
     t.add_argument("--template-hits", action="append", default=[], metavar="FILE",
                    help="template search output (.hhr from hhsearch, .sto from hmmsearch)")
-    add_template_hit_arguments(t)
+    options.add_template_hit_arguments(t)
     g = parser.add_argument_group("ground truth (training labels)")
     g.add_argument("--ground-truth", metavar="MMCIF:CHAIN", help="add all_atom_positions/all_atom_mask/resolution")
     g.add_argument("--resolution", type=float, help="resolution label override (e.g. for NMR entries)")
-    add_search_arguments(parser.add_argument_group(
+    options.add_search_arguments(parser.add_argument_group(
         "search tools (only used for alignments missing from --alignments-dir)"))
-
-
-def add_search_arguments(group) -> None:
-    """Databases and options of the MSA / template searches (make-features and predict)."""
-    group.add_argument("--uniref90-database", help="FASTA for jackhmmer -> uniref90_hits.sto")
-    group.add_argument("--mgnify-database", help="FASTA for jackhmmer -> mgnify_hits.sto")
-    group.add_argument("--bfd-database", action="append", default=[], help="HH-suite db prefix(es) for hhblits")
-    group.add_argument("--pdb70-database", help="HH-suite db prefix for hhsearch -> pdb70_hits.hhr (template hits)")
-    group.add_argument("--pdb-seqres-database", help="FASTA for hmmsearch -> pdb_hits.sto (template hits)")
-    group.add_argument("--n-cpu", type=int, default=2, help="threads per search tool")
-    group.add_argument("--tool-cache-dir", help="cache search-tool results here (key: binary + args + input hashes)")
-
-
-def add_template_hit_arguments(group) -> None:
-    """How template search hits become template features (make-features and predict)."""
-    group.add_argument("--mmcif-dir", help="directory of <pdb_id>.cif files for template hits")
-    group.add_argument("--max-template-date", default="2100-01-01",
-                       help="drop templates released after this (YYYY-MM-DD)")
-    group.add_argument("--max-templates", type=int, default=20, help="max templates from search hits (AlphaFold: 20)")
-    group.add_argument("--release-dates", help="optional 'pdbid: YYYY-MM-DD' file used to prefilter hits")
-    group.add_argument("--obsolete-pdbs", help="optional PDB obsolete.dat")
-    group.add_argument("--kalign-binary", default="kalign", help="kalign for template realignment")
 
 
 def _split_spec(spec: str, what: str) -> tuple:
@@ -90,40 +67,23 @@ def _load_mapping(mapping):
     return data
 
 
-def build_pipeline(args) -> pipeline.DataPipeline:
-    cache = args.tool_cache_dir
-    direct = []
-    for spec in args.template:
+def direct_templates(specs) -> tuple:
+    """``--template MMCIF:CHAIN[:MAP]`` values -> DirectTemplate entries."""
+    from mindsponge_fold.data.pipeline import DirectTemplate
+    out = []
+    for spec in specs:
         path, chain, mapping = _split_spec(spec, "--template")
-        direct.append(pipeline.DirectTemplate(path, chain, _load_mapping(mapping)))
-    featurizer = None
-    if args.mmcif_dir:
-        featurizer = templates.TemplateHitFeaturizer(
-            mmcif_dir=args.mmcif_dir, max_template_date=args.max_template_date, max_hits=args.max_templates,
-            kalign=Kalign(args.kalign_binary, cache_dir=cache),
-            release_dates=templates.parse_release_dates(args.release_dates) if args.release_dates else {},
-            obsolete_pdbs=templates.parse_obsolete(args.obsolete_pdbs) if args.obsolete_pdbs else {})
-    searcher = None
-    if args.pdb70_database:
-        searcher = HHSearch([args.pdb70_database], n_cpu=args.n_cpu, cache_dir=cache)
-    elif args.pdb_seqres_database:
-        searcher = Hmmsearch(args.pdb_seqres_database, n_cpu=args.n_cpu, cache_dir=cache)
-
-    def jack(db):
-        return Jackhmmer(db, n_cpu=args.n_cpu, cache_dir=cache) if db else None
-
-    return pipeline.DataPipeline(
-        template_featurizer=featurizer, direct_templates=tuple(direct), max_template_date=args.max_template_date,
-        jackhmmer_uniref90=jack(args.uniref90_database), jackhmmer_mgnify=jack(args.mgnify_database),
-        hhblits_bfd=HHBlits(args.bfd_database, n_cpu=args.n_cpu, cache_dir=cache) if args.bfd_database else None,
-        template_searcher=searcher)
+        out.append(DirectTemplate(path, chain, _load_mapping(mapping)))
+    return tuple(out)
 
 
 def make_features(args) -> dict:
     """The raw feature dict for parsed ``args`` (what the command writes)."""
+    from mindsponge_fold.data.search import build_pipeline
     if args.template_hits and not args.mmcif_dir:
         raise InputError("--template-hits needs --mmcif-dir (where the template structures are)")
-    data_pipeline = build_pipeline(args)
+    data_pipeline = build_pipeline(options.search_settings(args), options.template_hit_settings(args),
+                                   direct_templates(args.template))
     ground_truth = None
     if args.ground_truth:
         path, chain, extra = _split_spec(args.ground_truth, "--ground-truth")

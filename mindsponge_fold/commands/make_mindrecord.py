@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from mindsponge_fold.commands import options
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--features-dir", required=True,
@@ -17,17 +19,16 @@ def add_arguments(parser) -> None:
                         help="also read AlphaFold features.pkl-style pickles (they can run code: trusted files only)")
     parser.add_argument("--max-seq-length", type=int, default=None,
                         help="skip longer chains (default: data.train.max_seq_length of the config)")
-    parser.add_argument("--config", default=None, help="config preset for the default --max-seq-length")
+    options.add_config_options(parser, help_default="base; the config gives the default --max-seq-length")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
-    from mindsponge_fold.common.config import load_config
     from mindsponge_fold.data.mindrecord import convert, manifest_path
 
     max_len = args.max_seq_length
     if max_len is None:
-        max_len = load_config(args.config).data.train.max_seq_length
+        max_len = options.load_config_from_args(args).data.train.max_seq_length
     manifest = convert(args.features_dir, args.out, num_shards=args.shards, mmcif_dir=args.mmcif_dir,
                        allow_pickle=args.allow_pickle, max_seq_length=max_len, progress=not args.no_progress)
     written = sum(s["num_samples"] for s in manifest["shards"])

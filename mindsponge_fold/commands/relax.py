@@ -5,13 +5,14 @@ import argparse
 import logging
 from pathlib import Path
 
+from mindsponge_fold.commands import options
 from mindsponge_fold.common.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pdb", required=True, help="input PDB (one model; B-factors, e.g. pLDDT, are carried over)")
     parser.add_argument("--out", required=True, help="relaxed PDB to write (hydrogens included)")
-    parser.add_argument("--config", default=None, help="config preset or yaml whose relax: section is used")
+    options.add_config_options(parser, help_default="base; its relax: section is used")
     parser.add_argument("--max-iterations", type=int, default=None,
                         help="minimiser steps per round (0 = until convergence; default from config: 0)")
     parser.add_argument("--max-outer-iterations", type=int, default=None,
@@ -25,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log every minimisation round")
 
 
-def _read_protein(path: Path):
+def read_protein(path: Path):
+    """The protein of a PDB file; InputError naming the file when it is not one."""
     from mindsponge_fold.common import protein as protein_lib
 
     try:
@@ -48,20 +50,19 @@ def _read_protein(path: Path):
 
 
 def run(args) -> int:
-    from mindsponge_fold.common import config as config_lib
     from mindsponge_fold.common import fileio
     from mindsponge_fold.relax.relax import relax_protein
 
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    overrides = {f"relax.{key}": value for key, value in (("max_iterations", args.max_iterations),
-                                                         ("max_outer_iterations", args.max_outer_iterations),
-                                                         ("platform", args.platform)) if value is not None}
+    overrides = [f"relax.{key}={value}" for key, value in (("max_iterations", args.max_iterations),
+                                                          ("max_outer_iterations", args.max_outer_iterations),
+                                                          ("platform", args.platform)) if value is not None]
     if args.no_untangle:
-        overrides["relax.untangle"] = False
-    cfg = config_lib.load_config(args.config, overrides)
+        overrides.append("relax.untangle=false")
+    cfg = options.load_config_from_args(args, extra_overrides=overrides)
     path = Path(args.pdb)
-    prot = _read_protein(path)
+    prot = read_protein(path)
     try:
         relaxed, debug = relax_protein(prot, cfg)
     except InputError as e:

@@ -1,0 +1,91 @@
+"""The command-line options several subcommands share, each declared once, and the settings built from them.
+
+* config: ``--config NAME|YAML`` (aliases ``--preset`` and ``--model``, the names older commands used), ``--set
+  KEY=VALUE`` (repeatable) and, where a command can build the model from AlphaFold's own config, ``--af-config``;
+  :func:`load_config_from_args` turns them into a validated config;
+* ``--device`` (MindSpore device target), ``--ema`` (the EMA weights of a training checkpoint);
+* the search-tool and template-hit options of ``make-features`` and ``predict``, and the
+  :class:`~mindsponge_fold.data.search.SearchSettings` / :class:`~mindsponge_fold.data.search.TemplateHitSettings`
+  built from them.
+
+Library packages never see the argparse ``Namespace``: a command builds typed settings here (or in its own module)
+and passes those.
+"""
+from __future__ import annotations
+
+import argparse
+
+DEVICES = ("CPU", "GPU", "Ascend")
+CONFIG_FLAG = "--config"
+CONFIG_ALIASES = ("--preset", "--model")
+
+
+def add_config_options(parser, default: str | None = None, help_default: str = "", aliases=CONFIG_ALIASES,
+                       af_config: bool = False) -> None:
+    """``--config`` (with ``aliases``), ``--set`` and optionally ``--af-config``; dests ``config``, ``overrides``,
+    ``af_config``."""
+    parser.add_argument(CONFIG_FLAG, *aliases, dest="config", default=default, metavar="NAME|YAML",
+                        help="config preset (model_1 ... model_5_ptm, tiny, train_initial, ...) or a yaml path"
+                             + (f" (default: {help_default or default})" if (help_default or default) else ""))
+    if af_config:
+        parser.add_argument("--af-config", metavar="JSON",
+                            help="AlphaFold config.json (full_config) to build the model from instead")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, e.g. --set model.embeddings_and_evoformer.evoformer_num_block=2 "
+                             "(repeatable)")
+
+
+def load_config_from_args(args, preset: str | None = None, extra_overrides=()):
+    """The config of ``--config`` (or ``preset`` when given) / ``--af-config`` with the ``--set`` overrides."""
+    from mindsponge_fold.common.config import apply_overrides, load_alphafold_config_file, load_config
+    overrides = list(args.overrides) + list(extra_overrides)
+    if getattr(args, "af_config", None):
+        return apply_overrides(load_alphafold_config_file(args.af_config), overrides)
+    return load_config(preset if preset is not None else args.config, overrides)
+
+
+def add_device_option(parser, default: str | None = None) -> None:
+    parser.add_argument("--device", default=default, choices=DEVICES,
+                        help="MindSpore device target" + (f" (default {default})" if default else ""))
+
+
+def add_ema_option(parser) -> None:
+    parser.add_argument("--ema", action="store_true",
+                        help="use (convert-params: export) the EMA weights of a training checkpoint")
+
+
+def add_search_arguments(group) -> None:
+    """Databases and options of the MSA / template searches (make-features and predict)."""
+    group.add_argument("--uniref90-database", help="FASTA for jackhmmer -> uniref90_hits.sto")
+    group.add_argument("--mgnify-database", help="FASTA for jackhmmer -> mgnify_hits.sto")
+    group.add_argument("--bfd-database", action="append", default=[], help="HH-suite db prefix(es) for hhblits")
+    group.add_argument("--pdb70-database", help="HH-suite db prefix for hhsearch -> pdb70_hits.hhr (template hits)")
+    group.add_argument("--pdb-seqres-database", help="FASTA for hmmsearch -> pdb_hits.sto (template hits)")
+    group.add_argument("--n-cpu", type=int, default=2, help="threads per search tool")
+    group.add_argument("--tool-cache-dir", help="cache search-tool results here (key: binary + args + input hashes)")
+
+
+def add_template_hit_arguments(group) -> None:
+    """How template search hits become template features (make-features and predict)."""
+    group.add_argument("--mmcif-dir", help="directory of <pdb_id>.cif files for template hits")
+    group.add_argument("--max-template-date", default="2100-01-01",
+                       help="drop templates released after this (YYYY-MM-DD)")
+    group.add_argument("--max-templates", type=int, default=20, help="max templates from search hits (AlphaFold: 20)")
+    group.add_argument("--release-dates", help="optional 'pdbid: YYYY-MM-DD' file used to prefilter hits")
+    group.add_argument("--obsolete-pdbs", help="optional PDB obsolete.dat")
+    group.add_argument("--kalign-binary", default="kalign", help="kalign for template realignment")
+
+
+def search_settings(args: argparse.Namespace):
+    from mindsponge_fold.data.search import SearchSettings
+    return SearchSettings(uniref90_database=args.uniref90_database, mgnify_database=args.mgnify_database,
+                          bfd_database=tuple(args.bfd_database), pdb70_database=args.pdb70_database,
+                          pdb_seqres_database=args.pdb_seqres_database, n_cpu=args.n_cpu,
+                          tool_cache_dir=args.tool_cache_dir)
+
+
+def template_hit_settings(args: argparse.Namespace):
+    from mindsponge_fold.data.search import TemplateHitSettings
+    return TemplateHitSettings(mmcif_dir=args.mmcif_dir, max_template_date=args.max_template_date,
+                               max_templates=args.max_templates, release_dates=args.release_dates,
+                               obsolete_pdbs=args.obsolete_pdbs, kalign_binary=args.kalign_binary)

@@ -1,0 +1,68 @@
+"""Which search tools and template-hit settings a :class:`~mindsponge_fold.data.pipeline.DataPipeline` runs with.
+
+The settings are frozen dataclasses built at the command boundary (``make-features`` and ``predict`` share the
+options, :mod:`mindsponge_fold.commands.options`); :func:`build_pipeline` makes the pipeline they describe.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from mindsponge_fold.data import pipeline, templates
+from mindsponge_fold.data.tools import HHBlits, HHSearch, Hmmsearch, Jackhmmer, Kalign
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSettings:
+    """Databases of the MSA and template searches (None / empty: that search is not run)."""
+    uniref90_database: str | None = None
+    mgnify_database: str | None = None
+    bfd_database: tuple = ()
+    pdb70_database: str | None = None
+    pdb_seqres_database: str | None = None
+    n_cpu: int = 2
+    tool_cache_dir: str | None = None
+
+    @property
+    def can_search(self) -> bool:
+        """True when at least one search database is given."""
+        return any((self.uniref90_database, self.mgnify_database, self.bfd_database, self.pdb70_database,
+                    self.pdb_seqres_database))
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateHitSettings:
+    """How template search hits become template features (AlphaFold's TemplateHitFeaturizer settings)."""
+    mmcif_dir: str | None = None               # None: template hits are not featurised
+    max_template_date: str = "2100-01-01"
+    max_templates: int = 20
+    release_dates: str | None = None           # 'pdbid: YYYY-MM-DD' file
+    obsolete_pdbs: str | None = None           # PDB obsolete.dat
+    kalign_binary: str = "kalign"
+
+
+def build_pipeline(search: SearchSettings, hits: TemplateHitSettings,
+                   direct_templates: tuple = ()) -> pipeline.DataPipeline:
+    """The data pipeline with the search runners of ``search``, the template featurizer of ``hits`` and the
+    ``direct_templates`` (:class:`~mindsponge_fold.data.pipeline.DirectTemplate`)."""
+    cache = search.tool_cache_dir
+    featurizer = None
+    if hits.mmcif_dir:
+        featurizer = templates.TemplateHitFeaturizer(
+            mmcif_dir=hits.mmcif_dir, max_template_date=hits.max_template_date, max_hits=hits.max_templates,
+            kalign=Kalign(hits.kalign_binary, cache_dir=cache),
+            release_dates=templates.parse_release_dates(hits.release_dates) if hits.release_dates else {},
+            obsolete_pdbs=templates.parse_obsolete(hits.obsolete_pdbs) if hits.obsolete_pdbs else {})
+    searcher = None
+    if search.pdb70_database:
+        searcher = HHSearch([search.pdb70_database], n_cpu=search.n_cpu, cache_dir=cache)
+    elif search.pdb_seqres_database:
+        searcher = Hmmsearch(search.pdb_seqres_database, n_cpu=search.n_cpu, cache_dir=cache)
+
+    def jack(db):
+        return Jackhmmer(db, n_cpu=search.n_cpu, cache_dir=cache) if db else None
+
+    bfd = HHBlits(list(search.bfd_database), n_cpu=search.n_cpu, cache_dir=cache) if search.bfd_database else None
+    return pipeline.DataPipeline(
+        template_featurizer=featurizer, direct_templates=tuple(direct_templates),
+        max_template_date=hits.max_template_date, jackhmmer_uniref90=jack(search.uniref90_database),
+        jackhmmer_mgnify=jack(search.mgnify_database), hhblits_bfd=bfd, template_searcher=searcher)
