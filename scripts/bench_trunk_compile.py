@@ -14,7 +14,7 @@ import numpy as np
 from mindspore import Tensor
 
 from mindsponge_fold.common.config import load_config
-from mindsponge_fold.model.host_features import add_derived_features
+from mindsponge_fold.data.derived_features import add_derived_features
 from mindsponge_fold.model.primitives import ModelContext
 from mindsponge_fold.model.trunk import EmbeddingsAndEvoformer
 

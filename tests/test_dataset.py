@@ -98,3 +98,23 @@ def test_unlabeled_samples_rejected(tmp_path, cfg):
     mr.convert(tmp_path / "in", tmp_path / "t.mindrecord", progress=False)
     with pytest.raises(InputError, match="no labels"):
         create_train_dataset(tmp_path / "t.mindrecord", cfg)
+
+
+def test_template_torsion_features_are_derived_in_the_loader(records, cfg):
+    """The loader workers add the template torsion features (once per sample, the same for every recycling
+    iteration); the training step takes them from the batch and no longer derives them itself."""
+    from mindsponge_fold.data.derived_features import DERIVED_FEATURES, TORSION_INPUTS, add_derived_features
+    from mindsponge_fold.train.step import step_inputs
+    batch = _rows(records, cfg, batch_size=1, num_workers=2)[0]
+    expected = add_derived_features({k: batch[k][0, 0] for k in TORSION_INPUTS})
+    assert expected["template_torsion_angles_mask"].sum() > 0
+    R = cfg.train.max_recycle + 1
+    for k in DERIVED_FEATURES:
+        for r in range(R):
+            np.testing.assert_array_equal(batch[k][0, r], expected[k], err_msg=k)
+    item = step_inputs(batch, 0, R - 1)
+    for k in DERIVED_FEATURES:
+        np.testing.assert_array_equal(item[k].asnumpy(), batch[k][0, R - 1], err_msg=k)
+    without = {k: v for k, v in batch.items() if k not in DERIVED_FEATURES}
+    with pytest.raises(ValueError, match="no template torsion features"):
+        step_inputs(without, 0, 0)

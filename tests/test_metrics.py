@@ -11,7 +11,7 @@ import pytest
 from helpers import shared_path
 from mindsponge_fold.common import residue_constants as rc
 from mindsponge_fold.eval import inputs
-from mindsponge_fold.eval.lddt import lddt
+from mindsponge_fold.common.lddt import lddt
 from mindsponge_fold.eval.matching import by_alignment, match_residues
 from mindsponge_fold.eval.metrics import CA, Chain, score_model
 from mindsponge_fold.eval.superposition import apply_transform, superpose, superposed_rmsd

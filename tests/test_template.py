@@ -11,7 +11,7 @@ from mindsponge_fold.common import all_atom
 from mindsponge_fold.common.config import load_config
 from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.model.embedders import dgram_from_positions, pseudo_beta
-from mindsponge_fold.model.host_features import DERIVED_FEATURES, add_derived_features
+from mindsponge_fold.data.derived_features import DERIVED_FEATURES, add_derived_features
 from mindsponge_fold.model.primitives import ModelContext
 from mindsponge_fold.model.template import TemplateEmbedding, backbone_unit_vectors
 

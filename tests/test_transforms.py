@@ -7,6 +7,7 @@ from mindsponge_fold.common import all_atom
 from mindsponge_fold.common.config import load_alphafold_config_file, load_config
 from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.data import feature_shapes as fs
+from mindsponge_fold.data.derived_features import DERIVED_FEATURES
 from mindsponge_fold.data import transforms as T
 from mindsponge_fold.data import transforms_msa as tm
 from mindsponge_fold.data import transforms_templates as tt
@@ -110,7 +111,8 @@ def test_training_targets_equal_ground_truth(raw):
             assert not out[k][:, L:].any(), k                          # padding is zero
     assert out["use_clamped_fape"].shape == (2,) and out["use_clamped_fape"][0] in (0.0, 1.0)
     with np.load(reference_path("processed_features.npz")) as z:
-        assert set(fs.TARGET_FEATURES) | set(z.files) == set(out)
+        # training batches also carry the template torsion features derived from them (data.derived_features)
+        assert set(fs.TARGET_FEATURES) | set(z.files) | set(DERIVED_FEATURES) == set(out)
 
 
 def test_use_clamped_fape_frequency(raw):

@@ -20,7 +20,7 @@ def reference_config():
 
 def reference_batch(r: int) -> dict:
     """processed_features batch ``r`` (no batch axis) + the host-derived template torsion features, as numpy."""
-    from mindsponge_fold.model.host_features import add_derived_features
+    from mindsponge_fold.data.derived_features import add_derived_features
     feats = np.load(reference_path("processed_features.npz"))
     return add_derived_features({k: feats[k][r] for k in feats.files})
 

@@ -76,7 +76,7 @@ INPUT_FEATURES = {
     "template_pseudo_beta": _f([N_TEMPL, N_RES, 3], "float32", "input"),
     "template_pseudo_beta_mask": _f([N_TEMPL, N_RES], "float32", "input"),
     "template_sum_probs": _f([N_TEMPL, 1], "float32", "input"),
-    # derived on the host from the template atoms (mindsponge_fold.model.host_features.add_derived_features)
+    # derived on the host from the template atoms (mindsponge_fold.data.derived_features.add_derived_features)
     "template_torsion_angles_sin_cos": _f([N_TEMPL, N_RES, 7, 2], "float32", "input", "pre-omega, phi, psi, chi1-4"),
     "template_alt_torsion_angles_sin_cos": _f([N_TEMPL, N_RES, 7, 2], "float32", "input", "pi-periodic chis + pi"),
     "template_torsion_angles_mask": _f([N_TEMPL, N_RES, 7], "float32", "input"),

@@ -24,6 +24,7 @@ import numpy as np
 from mindsponge_fold.common import all_atom
 from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.data import crop as crop_lib
+from mindsponge_fold.data import derived_features
 from mindsponge_fold.data import feature_shapes as fs
 from mindsponge_fold.data import transforms_msa as tm
 from mindsponge_fold.data import transforms_templates as tt
@@ -90,8 +91,12 @@ def settings_from_config(cfg, mode: str = "eval") -> PipelineSettings:
 
 
 def output_feature_names(s: PipelineSettings) -> tuple:
-    """Names of the arrays :func:`process_features` returns under settings ``s`` (in a fixed order)."""
-    names = BASE_INPUTS + (TEMPLATE_INPUTS if s.use_templates else ()) + (EXTRA_MSA_INPUTS if s.max_extra_msa else ())
+    """Names of the arrays :func:`process_features` returns under settings ``s`` (in a fixed order). Training adds
+    the loss targets and, with templates, their derived torsion features (:mod:`.derived_features`)."""
+    templates = TEMPLATE_INPUTS if s.use_templates else ()
+    if s.use_templates and s.mode == "train":
+        templates += derived_features.DERIVED_FEATURES
+    names = BASE_INPUTS + templates + (EXTRA_MSA_INPUTS if s.max_extra_msa else ())
     return names + (tuple(fs.TARGET_FEATURES) if s.mode == "train" else ())
 
 
@@ -269,6 +274,12 @@ def run_pipeline(raw: dict, s: PipelineSettings, rng: FeatureRNG | None = None, 
     batches = [make_batch(f, s, rng.for_batch(i), keep, sizes, names) for i in range(s.num_batches)]
     batches = batches * s.repeat_batches
     out = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+    if s.mode == "train" and s.use_templates:
+        # templates are the same in every batch: their torsion features are computed once per sample
+        derived = derived_features.add_derived_features(
+            {k: batches[0][k] for k in derived_features.TORSION_INPUTS}, source=source)
+        out.update({k: np.broadcast_to(derived[k], (len(batches),) + derived[k].shape).copy()
+                    for k in derived_features.DERIVED_FEATURES})
     if targets:
         cropped = finalize(targets, keep, sizes)
         out.update({k: np.broadcast_to(v, (len(batches),) + v.shape).copy() for k, v in cropped.items()})

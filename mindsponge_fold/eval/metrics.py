@@ -7,7 +7,7 @@ Framework-free numpy. A chain is held as AlphaFold-style atom37 arrays (:class:`
 * ``tm_score``, ``gdt_ts``, ``gdt_ha``: TMscore's superposition search over the matched Calpha pairs, normalised by
   the number of native residues with a Calpha (``n_native``) — ``eval.tmscore``;
 * ``rmsd_ca``: Calpha RMSD over the matched pairs after one optimal (Kabsch) superposition on all of them;
-* ``lddt`` (all heavy atoms) and ``lddt_ca``: OpenStructure-style lDDT against the native (``eval.lddt``), with
+* ``lddt`` (all heavy atoms) and ``lddt_ca``: OpenStructure-style lDDT against the native (``common.lddt``), with
   unmatched native residues counted as missing;
 * ``plddt_mean``: mean model B-factor of the Calpha atoms when the B-factors look like pLDDT (some nonzero, all in
   [0, 100]); otherwise None.
@@ -22,7 +22,7 @@ import dataclasses
 import numpy as np
 
 from mindsponge_fold.common import residue_constants as rc
-from mindsponge_fold.eval.lddt import lddt
+from mindsponge_fold.common.lddt import lddt
 from mindsponge_fold.eval.matching import ResidueMatch, match_residues
 from mindsponge_fold.eval.superposition import superposed_rmsd
 from mindsponge_fold.eval.tmscore import tm_gdt_search

@@ -19,7 +19,7 @@ import numpy as np
 from mindsponge_fold.common import confidence
 from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.data import feature_shapes as fs
-from mindsponge_fold.model.host_features import add_derived_features
+from mindsponge_fold.data.derived_features import add_derived_features
 from mindsponge_fold.model.outputs import OUTPUTS, RECYCLED, crop_output
 
 

@@ -4,7 +4,7 @@ TemplatePointwiseAttention) and the template torsion-angle rows appended to the 
 Cells are named after AlphaFold's modules: ``template_embedding`` -> ``single_template_embedding`` ->
 (``embedding2d``, ``template_pair_stack`` -> ``layer_stack`` -> ``triangle_attention_starting_node``, ...,
 ``output_layer_norm``) and ``template_embedding.attention``. The template torsion angles are computed on the host
-(:mod:`mindsponge_fold.model.host_features`) and arrive as features.
+(:mod:`mindsponge_fold.data.derived_features`) and arrive as features.
 """
 from __future__ import annotations
 

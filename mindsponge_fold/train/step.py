@@ -34,7 +34,6 @@ from mindspore import Parameter, Tensor, amp, nn, ops
 from mindsponge_fold.common.errors import ConfigError
 from mindsponge_fold.data import feature_shapes as fs
 from mindsponge_fold.model.alphafold import build_model
-from mindsponge_fold.model.host_features import add_derived_features
 from mindsponge_fold.model.params import model_parameters
 from mindsponge_fold.model.primitives import ModelContext
 from mindsponge_fold.train.losses import SM_LOSS, AlphaFoldLoss
@@ -207,11 +206,14 @@ def scaler_parameters(scaler) -> dict:
 
 
 def step_inputs(batch: dict, example: int, iteration: int) -> dict:
-    """Tensors of one example and recycling iteration from a ``(B, R, ...)`` batch, with the host-derived template
-    torsion features, as the ``ms.mutable`` dict the compiled graphs take."""
+    """Tensors of one example and recycling iteration from a ``(B, R, ...)`` batch, as the ``ms.mutable`` dict the
+    compiled graphs take. The template torsion features come with the batch: the data pipeline derives them once per
+    sample in the loader workers (:func:`mindsponge_fold.data.transforms.run_pipeline`)."""
     item = {k: np.asarray(v[example, iteration]) for k, v in batch.items()
             if k in STEP_INPUTS or k in fs.INPUT_FEATURES}
-    item = add_derived_features(item)
+    if "template_aatype" in item and "template_torsion_angles_mask" not in item:
+        raise ValueError("training batch has templates but no template torsion features (they are derived in the "
+                         "data pipeline: mindsponge_fold.data.derived_features.add_derived_features)")
     out = {}
     for k in STEP_INPUTS:
         if k in item:

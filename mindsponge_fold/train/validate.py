@@ -4,7 +4,7 @@ The held-out split is a ``make-mindrecord`` output (``--val-data``) whose sample
 processed once in inference mode (``process_features(..., "eval")``, fixed seed) and predicted with the inference
 path (:class:`mindsponge_fold.model.runner.ModelRunner`: compiled graph, host recycling, length buckets) using the
 weights handed in (the EMA weights by default, ``train.eval_use_ema``). The score is the OpenStructure-style
-lDDT (:func:`mindsponge_fold.eval.lddt.lddt`) on Calpha atoms against the native coordinates.
+lDDT (:func:`mindsponge_fold.common.lddt.lddt`) on Calpha atoms against the native coordinates.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from mindsponge_fold.common import residue_constants as rc
 from mindsponge_fold.common.errors import InputError
-from mindsponge_fold.eval.lddt import lddt
+from mindsponge_fold.common.lddt import lddt
 
 CA = rc.atom_order["CA"]
 

@@ -1,4 +1,4 @@
-"""Model-input features derived on the host (numpy) instead of in the graph.
+"""Model-input features derived from other features on the host (numpy) instead of in the graph.
 
 AlphaFold computes the template torsion angles inside the network (``all_atom.atom37_to_torsion_angles`` on the
 template atom positions, Suppl. Alg. 2 line 7). They depend only on the input features, so here they are computed
@@ -8,8 +8,9 @@ once per example in numpy (:mod:`mindsponge_fold.common.all_atom`) and fed to th
 * ``template_alt_torsion_angles_sin_cos`` [N_templ, N_res, 7, 2]
 * ``template_torsion_angles_mask`` [N_templ, N_res, 7]
 
-:func:`add_derived_features` is the one entry point (run-features, predict and the training data pipeline call it).
-No MindSpore import: this runs in data-loading workers.
+:func:`add_derived_features` is the one entry point: the training feature pipeline calls it once per sample in the
+data-loading workers (:func:`mindsponge_fold.data.transforms.run_pipeline`, training mode), inference
+(``ModelRunner``: run-features, predict) once per iteration on the host. No MindSpore import.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from mindsponge_fold.common.errors import InputError
 
 DERIVED_FEATURES = ("template_torsion_angles_sin_cos", "template_alt_torsion_angles_sin_cos",
                     "template_torsion_angles_mask")
-_TEMPLATE_INPUTS = ("template_aatype", "template_all_atom_positions", "template_all_atom_masks")
+TORSION_INPUTS = ("template_aatype", "template_all_atom_positions", "template_all_atom_masks")
 
 
 def template_torsion_features(aatype, positions, atom_mask, placeholder_for_undefined: bool = False) -> dict:
@@ -53,11 +54,11 @@ def add_derived_features(batch: dict, placeholder_for_undefined: bool = False, s
     iteration). A batch without templates is returned unchanged; a batch with only some template features is an
     InputError. ``placeholder_for_undefined`` is AlphaFold's ``not global_config.zero_init`` (False for the released
     models)."""
-    present = [k for k in _TEMPLATE_INPUTS if k in batch]
+    present = [k for k in TORSION_INPUTS if k in batch]
     if not present:
         return dict(batch)
-    if len(present) != len(_TEMPLATE_INPUTS):
-        missing = sorted(set(_TEMPLATE_INPUTS) - set(present))
+    if len(present) != len(TORSION_INPUTS):
+        missing = sorted(set(TORSION_INPUTS) - set(present))
         raise InputError(f"template features incomplete: missing {', '.join(missing)}", source)
     try:
         derived = template_torsion_features(batch["template_aatype"], batch["template_all_atom_positions"],
