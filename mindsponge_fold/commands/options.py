@@ -17,7 +17,8 @@ import argparse
 
 DEVICES = ("CPU", "GPU", "Ascend")
 CONFIG_FLAG = "--config"
-CONFIG_ALIASES = ("--preset", "--model")
+PRESET_ALIAS, MODEL_ALIAS = "--preset", "--model"      # the names predict / run-features used before --config
+CONFIG_ALIASES = (PRESET_ALIAS, MODEL_ALIAS)
 
 
 def add_config_options(parser, default: str | None = None, help_default: str = "", aliases=CONFIG_ALIASES,

@@ -35,8 +35,8 @@ def add_arguments(parser) -> None:
     m.add_argument("--params-dir", help="weights of entries without a path: DIR/params_NAME.npz")
     m.add_argument("--random-weights", action="store_true",
                    help="entries without weights get seeded random weights (demos, tests)")
-    # no --model alias here: it would take over the abbreviation of --models
-    options.add_config_options(m, aliases=("--preset",), af_config=True,
+    # no --model alias here: beside --models it would be a trap
+    options.add_config_options(m, aliases=(options.PRESET_ALIAS,), af_config=True,
                                help_default="the preset named as the model; for every model")
     m.add_argument("--num-recycle", type=int, help="recycling iterations (default: the config's)")
     m.add_argument("--seed", type=int, default=0,
