@@ -31,7 +31,7 @@ USAGE
   -h, --help             this help
 
 everything after -- goes to 'mindsponge-fold train' (--device $DEVICE is added), e.g.
-  scripts/$LAUNCHER -n $DEFAULT_WORKERS -- --config config/train_initial.yaml --data data/train.mindrecord --out runs/initial
+  scripts/$LAUNCHER -n $DEFAULT_WORKERS -- --config train_initial --data data/train.mindrecord --out runs/initial
 USAGE
 }
 

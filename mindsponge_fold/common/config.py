@@ -1,8 +1,10 @@
-"""One config system: yaml presets validated against ``config/base.yaml``, dotted overrides, AlphaFold configs.
+"""One config system: yaml presets validated against ``base.yaml``, dotted overrides, AlphaFold configs.
 
-* ``config/base.yaml`` holds every key that exists, with its default (AlphaFold 2.3 monomer defaults for ``data`` and
+The presets are package data (``mindsponge_fold/config/*.yaml``), so an installed package finds them.
+
+* ``base.yaml`` holds every key that exists, with its default (AlphaFold 2.3 monomer defaults for ``data`` and
   ``model``, plus this project's ``precision``, ``buckets``, ``chunking`` and ``train`` sections).
-* A preset (``config/<name>.yaml``) overrides a subset. It may name parent presets in ``defaults: [a, b]``; they are
+* A preset (``<name>.yaml``) overrides a subset. It may name parent presets in ``defaults: [a, b]``; they are
   applied first, in order. Every key of a preset or an override must exist in base: an unknown key is an error that
   names it (with the closest existing key), and so is a value of the wrong type.
 * ``load_config("model_1_ptm", overrides=["model.num_recycle=1"])`` returns a :class:`ConfigDict`.
@@ -21,7 +23,7 @@ import yaml
 
 from mindsponge_fold.common.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"      # mindsponge_fold/config: package data
 
 # Keys of AlphaFold's config that this implementation does not need (TPU/GPU kernel switches, multimer, the TF feature
 # shape table which lives in mindsponge_fold.data.feature_shapes). They are accepted and dropped by

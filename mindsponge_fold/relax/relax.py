@@ -42,7 +42,7 @@ CHAIN_NUMBERING_GAP = 100_000  # residue_index offset per chain for the violatio
 
 @dataclass(frozen=True)
 class RelaxSettings:
-    """The ``relax:`` section of the config (see config/base.yaml)."""
+    """The ``relax:`` section of the config (see mindsponge_fold/config/base.yaml)."""
     max_iterations: int = 0
     tolerance: float = 2.39
     stiffness: float = 10.0
