@@ -5,8 +5,8 @@ import json
 import pytest
 
 from helpers import reference_path
-from mindsponge_fold.common.config import (ConfigError, available_presets, dump_config, from_alphafold_config,
-                                           load_config)
+from mindsponge_fold.common.config import (UNSUPPORTED_KEYS, ConfigError, SameAs, available_presets, base_config,
+                                           dump_config, from_alphafold_config, load_config)
 
 
 @pytest.mark.parametrize("preset", available_presets())
@@ -62,8 +62,70 @@ def test_alphafold_full_config_reproduces_fixture_settings():
         if key.startswith("model.global_config.") and key.rsplit(".", 1)[1] in (
                 "bfloat16", "bfloat16_output", "use_pallas", "fp8", "length_buckets"):
             continue                                         # kernel switches this implementation has no use for
+        if key in UNSUPPORTED_KEYS:                          # read nowhere, or derived from the key holding it
+            rule = UNSUPPORTED_KEYS[key][0]
+            assert not isinstance(rule, SameAs) or cfg.get_path(rule) == value, key
+            continue
         assert cfg.get_path(key) == value, key
     assert cfg.model.embeddings_and_evoformer.evoformer_num_block == 2
     assert cfg.model.heads.predicted_aligned_error.weight == 0.1
     with pytest.raises(ConfigError, match="unknown config key"):
         from_alphafold_config({"model": {"heads": {"new_head": {"weight": 1.0}}}})
+
+
+@pytest.mark.parametrize("key", sorted(UNSUPPORTED_KEYS))
+def test_inert_and_derived_keys_are_rejected_by_name(key):
+    """AlphaFold keys this implementation reads nowhere (or derives from another key) are not settings: --set names
+    the key and says why, in one line."""
+    assert key not in base_config().flatten()
+    with pytest.raises(ConfigError) as e:
+        load_config("tiny", [f"{key}=1"])
+    message = str(e.value)
+    assert f"'{key}' is not a setting here: {UNSUPPORTED_KEYS[key][1]}" in message and "\n" not in message
+
+
+def test_alphafold_config_values_of_inert_keys():
+    """In an AlphaFold config such a key is dropped when this implementation behaves as its value says, else named."""
+    base = json.loads(reference_path("config.json").read_text())["full_config"]
+    from_alphafold_config(base)                      # the fixture's values: all accepted
+    for section, key, value in (("model.global_config", "multimer_mode", True), ("model", "stop_at_score", 80.0),
+                                ("model.heads.structure_module.fape", "clamp_type", "none"),
+                                ("data.common", "num_recycle", 3)):
+        cfg = json.loads(json.dumps(base))
+        node = cfg
+        for part in section.split("."):
+            node = node[part]
+        node[key] = value
+        with pytest.raises(ConfigError, match=f"alphafold config: '{section}.{key}'"):
+            from_alphafold_config(cfg)
+
+
+def test_recycling_count_has_one_home():
+    """The inference feature pipeline makes model.num_recycle + 1 batches (data.common.num_recycle is gone)."""
+    from mindsponge_fold.data.rng import NumpyRNG
+    from mindsponge_fold.data.transforms import process_features
+    import numpy as np
+    with np.load(reference_path("raw_features.npz")) as f:
+        raw = {k: f[k] for k in f.files}
+    for n in (0, 2):
+        out = process_features(raw, load_config("tiny", [f"model.num_recycle={n}"]), "eval", NumpyRNG(0))
+        assert out["msa_feat"].shape[0] == n + 1
+    one = process_features(raw, load_config("tiny", ["model.num_recycle=2",
+                                                     "data.common.resample_msa_in_recycling=false"]), "eval")
+    assert one["msa_feat"].shape[0] == 1
+
+
+def test_every_base_key_is_read_somewhere():
+    """Each key's name occurs in the package's code (outside the config loader): a key added to base.yaml but read
+    nowhere fails here."""
+    import ast
+    from code_graph import python_files
+    names = set()
+    for path in python_files("mindsponge_fold"):
+        if path.name == "config.py" and path.parent.name == "common":
+            continue
+        for n in ast.walk(ast.parse(path.read_text())):
+            names.add(getattr(n, "id", None) or getattr(n, "attr", None) or getattr(n, "arg", None)
+                      or (n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else None))
+    unread = [k for k in base_config().flatten() if k.rsplit(".", 1)[-1] not in names]
+    assert not unread, unread

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from helpers import shared_path
+from helpers import reference_path, shared_path
 from mindsponge_fold.cli import main
 from mindsponge_fold.common.errors import InputError
 
@@ -332,3 +332,15 @@ def test_models_with_one_config_share_one_runner_and_swap_weights(tmp_path):
         out, _ = models.run_model(spec, {})
         np.testing.assert_array_equal(out["w"], spec.weights_source[key])
     assert not np.array_equal(specs[0].weights_source[key], specs[1].weights_source[key])
+
+
+def test_features_with_too_few_recycling_iterations_are_refused(tmp_path, capsys):
+    """Features resampled per iteration (2 batches) cannot feed 4 iterations: one-line error instead of silently
+    reusing the last batch."""
+    out = tmp_path / "o.npz"
+    status = main(["run-features", "--features", str(reference_path("processed_features.npz")), "--config", "tiny",
+                   "--num-recycle", "3", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1, err
+    assert "the features hold 2 recycling iterations, 4 needed for num_recycle=3" in err[0]
+    assert "processed_features.npz" in err[0] and not out.exists()

@@ -41,6 +41,38 @@ ALPHAFOLD_IGNORED_KEYS = (
 )
 
 
+class SameAs(str):
+    """Rule of a derived key in an AlphaFold config: accepted when it equals the named key."""
+
+
+# Keys of AlphaFold's config that this implementation reads nowhere, or derives from another key: not in base.yaml,
+# and a preset or --set that names one is an error saying why. In an AlphaFold config (from_alphafold_config) the key
+# is dropped when its value is one this implementation behaves as (the rule: any value, a predicate, or SameAs the key
+# that holds the setting here), and is the same error otherwise.
+UNSUPPORTED_KEYS = {
+    "data.common.num_recycle": (SameAs("model.num_recycle"),
+                                "derived from model.num_recycle (the recycling count has one home: set that)"),
+    "model.resample_msa_in_recycling": (SameAs("data.common.resample_msa_in_recycling"),
+                                        "derived from data.common.resample_msa_in_recycling (set that)"),
+    "data.common.template_features": (None, "AlphaFold's feature-name list; the feature table is "
+                                            "mindsponge_fold.data.feature_shapes"),
+    "data.common.unsupervised_features": (None, "AlphaFold's feature-name list; the feature table is "
+                                                "mindsponge_fold.data.feature_shapes"),
+    "data.eval.fixed_size": (lambda v: v is True, "inference always pads to fixed sizes (buckets.num_res)"),
+    "model.embeddings_and_evoformer.evoformer.outer_product_mean.chunk_size": (
+        None, "inference chunking is one setting here: chunking.chunk_size"),
+    "model.embeddings_and_evoformer.template.subbatch_size": (
+        None, "inference chunking is one setting here: chunking.chunk_size"),
+    "model.global_config.subbatch_size": (None, "inference chunking is one setting here: chunking.chunk_size"),
+    "model.global_config.multimer_mode": (lambda v: v is False, "multimer models are not implemented"),
+    "model.global_config.eval_dropout": (lambda v: v is False, "dropout at inference is not implemented"),
+    "model.heads.structure_module.fape.clamp_type": (lambda v: v == "relu",
+                                                     "FAPE clamping is AlphaFold's 'relu' clamp only"),
+    "model.stop_at_score": (lambda v: v >= 100, "early stop of recycling is not implemented"),
+    "model.recycle_early_stop_tolerance": (lambda v: v <= 0, "early stop of recycling is not implemented"),
+}
+
+
 class ConfigDict(dict):
     """A dict whose keys are also attributes (``cfg.model.heads.distogram.weight``)."""
 
@@ -139,6 +171,8 @@ def merge_into(target: ConfigDict, updates: dict, schema: dict, source: str, pre
     for key, value in updates.items():
         dotted = f"{prefix}{key}"
         if key not in schema:
+            if dotted in UNSUPPORTED_KEYS:
+                raise ConfigError(f"{source}: '{dotted}' is not a setting here: {UNSUPPORTED_KEYS[dotted][1]}")
             close = difflib.get_close_matches(key, list(schema.keys()), n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
             raise ConfigError(f"{source}: unknown config key '{dotted}'{hint}")
@@ -235,10 +269,24 @@ def from_alphafold_config(af_config: dict, base_preset=None) -> ConfigDict:
     for key, value in flat.items():
         if any(key == ign or key.startswith(ign + ".") for ign in ALPHAFOLD_IGNORED_KEYS):
             continue
+        if key in UNSUPPORTED_KEYS:
+            _check_unsupported(key, value, flat)
+            continue
         kept[key] = value
     apply_overrides(cfg, kept, schema, source="alphafold config")
     check_config(cfg)
     return cfg
+
+
+def _check_unsupported(key: str, value, flat: dict) -> None:
+    """An AlphaFold config's value of an UNSUPPORTED_KEYS key: fine when this implementation behaves as it says."""
+    rule, reason = UNSUPPORTED_KEYS[key]
+    if isinstance(rule, SameAs):
+        if rule in flat and flat[rule] != value:
+            raise ConfigError(f"alphafold config: '{key}' ({value!r}) differs from '{rule}' ({flat[rule]!r}): "
+                              f"{reason}")
+    elif rule is not None and not rule(value):
+        raise ConfigError(f"alphafold config: '{key}' = {value!r} is not supported: {reason}")
 
 
 def load_alphafold_config_file(path) -> ConfigDict:

@@ -66,14 +66,15 @@ class PipelineSettings:
 
 
 def settings_from_config(cfg, mode: str = "eval") -> PipelineSettings:
-    """Read ``data.common`` + ``data.<mode>`` (and ``train.max_recycle``/``fape_clamp_prob`` when training)."""
+    """Read ``data.common`` + ``data.<mode>`` (and ``model.num_recycle`` at inference, ``train.max_recycle`` /
+    ``fape_clamp_prob`` when training)."""
     if mode not in ("eval", "train"):
         raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
     common, m = cfg.data.common, cfg.data[mode]
     clusters = m.max_msa_clusters - (m.max_templates if common.reduce_msa_clusters_by_max_templates else 0)
     mm = common.masked_msa
     if mode == "eval":
-        iterations = (common.num_recycle + 1) if common.resample_msa_in_recycling else 1
+        iterations = (cfg.model.num_recycle + 1) if common.resample_msa_in_recycling else 1
         num_batches, repeat, max_extra = m.num_ensemble * iterations, 1, common.max_extra_msa
         crop_size, spatial, block_delete, clamp = m.crop_size, 0.0, None, None
     else:

@@ -41,7 +41,6 @@ class ModelContext:
     fp32_cells: frozenset = frozenset({"layer_norm", "softmax", "structure_module", "heads", "losses"})
     deterministic: bool = False                     # no dropout even when training
     zero_init: bool = True                          # zero-initialised output layers (AlphaFold's default)
-    subbatch_size: int = 4
     chunk_size: int = 0                             # inference chunking (0 = off, k rows, -1 = auto; see chunking)
     seed: int = 0
     rng: np.random.Generator = field(default=None, compare=False, repr=False)
@@ -59,7 +58,6 @@ class ModelContext:
             fp32_cells=frozenset(cfg.precision.fp32_cells),
             deterministic=bool(gcfg.deterministic),
             zero_init=bool(gcfg.zero_init),
-            subbatch_size=int(gcfg.subbatch_size),
             chunk_size=chunking.setting_from_config(cfg.chunking.chunk_size),
             seed=int(cfg.train.seed if seed is None else seed),
         )

@@ -127,6 +127,9 @@ class ModelRunner:
         num_recycle = int(self.cfg.model.num_recycle if num_recycle is None else num_recycle)
         if num_recycle < 0:
             raise InputError(f"num_recycle must be >= 0, got {num_recycle}", source)
+        if 1 < len(iters) < num_recycle + 1:      # one batch: the same for every iteration (no MSA resampling)
+            raise InputError(f"the features hold {len(iters)} recycling iterations, {num_recycle + 1} needed for "
+                             f"num_recycle={num_recycle}", source)
         n_res = int(np.shape(iters[0]["aatype"])[0])
         n_seq = int(np.shape(iters[0]["msa_feat"])[0]) if "msa_feat" in iters[0] else None
         n_pad = self.padded_length(n_res)

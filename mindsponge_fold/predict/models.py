@@ -64,7 +64,7 @@ def model_config(name: str, settings: ModelSettings):
     if settings.num_recycle is not None:
         if settings.num_recycle < 0:
             raise InputError(f"--num-recycle must be >= 0, got {settings.num_recycle}")
-        overrides += [f"model.num_recycle={settings.num_recycle}", f"data.common.num_recycle={settings.num_recycle}"]
+        overrides.append(f"model.num_recycle={settings.num_recycle}")
     if settings.af_config:
         return apply_overrides(load_alphafold_config_file(settings.af_config), overrides)
     preset = settings.preset or name
