@@ -1,7 +1,6 @@
 """The shared command-line options (mindsponge_fold.commands.options): one preset flag ``--config`` with the older
 names ``--preset`` / ``--model`` as aliases, and ``--set`` / ``--device`` / ``--ema`` declared in one place."""
 import argparse
-import re
 
 import pytest
 

@@ -3,7 +3,7 @@ graph-mode while loop, and the fp16 path staying finite."""
 import mindspore as ms
 import numpy as np
 import pytest
-from mindspore import Tensor, nn, ops
+from mindspore import Tensor, nn
 
 from mindsponge_fold.model.primitives import Attention, GlobalAttention, LayerNorm, Linear, ModelContext
 

@@ -39,11 +39,6 @@ def write_text(path, text: str) -> None:
         Path(tmp).write_text(text)
 
 
-def write_bytes(path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(data)
-
-
 def write_json(path, obj, indent=None) -> None:
     write_text(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
 

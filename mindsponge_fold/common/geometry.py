@@ -30,12 +30,6 @@ def robust_normalize(v, epsilon=_EPS):
     return v / robust_norm(v, keepdims=True, epsilon=epsilon)
 
 
-def l2_normalize(x, axis=-1, epsilon=1e-12):
-    """x / sqrt(max(|x|^2, epsilon)) (the torsion-angle normalisation of the structure module)."""
-    x = _as_float(x)
-    return x / np.sqrt(np.maximum(np.sum(x * x, axis=axis, keepdims=True), epsilon))
-
-
 def rots_from_two_vecs(e0_unnormalized, e1_unnormalized):
     """Gram-Schmidt rotation whose x axis is along e0 and whose xy plane contains e1 (columns e0, e1, e0 x e1)."""
     e0 = robust_normalize(e0_unnormalized)

@@ -128,16 +128,6 @@ MODEL_INPUTS = (
 )
 
 
-def table(kind: str | None = None) -> dict:
-    if kind == "raw":
-        return RAW_FEATURES
-    if kind == "input":
-        return INPUT_FEATURES
-    if kind == "target":
-        return TARGET_FEATURES
-    return PROCESSED_FEATURES
-
-
 def resolve_shape(name: str, sizes: dict, spec: dict | None = None) -> tuple:
     feat = (spec or PROCESSED_FEATURES)[name]
     return tuple(sizes[d] if isinstance(d, str) else d for d in feat.dims)

@@ -445,13 +445,3 @@ def parse_hmmsearch_a3m(query_sequence: str, a3m_text: str, skip_first: bool = T
             query=query_sequence, hit_sequence=seq.upper(), indices_query=indices_query,
             indices_hit=_a3m_indices(seq, int(m.group(3)) - 1)))
     return hits
-
-
-def parse_tblout_evalues(tblout: str) -> dict:
-    """{target name: full-sequence E-value} of a jackhmmer/hmmsearch --tblout file (query -> 0)."""
-    out = {"query": 0.0}
-    for line in tblout.splitlines():
-        if line and not line.startswith("#"):
-            fields = line.split()
-            out[fields[0]] = float(fields[4])
-    return out

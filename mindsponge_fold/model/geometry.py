@@ -9,8 +9,6 @@ All functions are usable inside graph-mode ``construct``.
 import numpy as np
 from mindspore import Tensor, ops
 
-import mindspore as ms
-
 
 def _quat_to_rot_table():
     """[4, 4, 9] table: rot_flat[k] = sum_ij T[i, j, k] q_i q_j for a unit quaternion (w, x, y, z)."""
@@ -87,10 +85,6 @@ def rot_mul_rot(a, b):
     return (a[..., :, :, None] * b[..., None, :, :]).sum(-2)
 
 
-def rot_transpose(rot):
-    return ops.swapaxes(rot, -1, -2)
-
-
 def rigid_apply(rigid, v):
     rot, trans = rigid
     return rot_apply(rot, v) + trans
@@ -99,12 +93,6 @@ def rigid_apply(rigid, v):
 def rigid_invert_apply(rigid, v):
     rot, trans = rigid
     return rot_invert_apply(rot, v - trans)
-
-
-def rigid_invert(rigid):
-    rot, trans = rigid
-    inv = rot_transpose(rot)
-    return inv, -rot_apply(inv, trans)
 
 
 def rigid_compose(a, b):
@@ -145,10 +133,6 @@ def quat_affine_from_tensor(t, normalize=False):
     return q, quat_to_rot(q), trans
 
 
-def quat_affine_to_tensor(q, trans):
-    return ops.concat([q, trans], -1)
-
-
 def quat_affine_pre_compose(q, rot, trans, update):
     """AlphaFold's QuatAffine.pre_compose (Suppl. Alg. 23 backbone update): update [..., 6] = (b, c, d, tx, ty, tz).
 
@@ -167,7 +151,3 @@ def rigid_to_flat12(rot, trans):
 
 def rigid_from_flat12(flat):
     return flat[..., :9].reshape(flat.shape[:-1] + (3, 3)), flat[..., 9:]
-
-
-def as_tensor(x, dtype=ms.float32):
-    return x if isinstance(x, Tensor) else Tensor(np.asarray(x), dtype)

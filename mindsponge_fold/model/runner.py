@@ -20,7 +20,7 @@ from mindsponge_fold.common import confidence
 from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.data import feature_shapes as fs
 from mindsponge_fold.data.derived_features import add_derived_features
-from mindsponge_fold.model.outputs import OUTPUTS, RECYCLED, crop_output
+from mindsponge_fold.model.outputs import RECYCLED, crop_output
 
 
 def set_graph_mode(device: str | None = None) -> None:
@@ -178,7 +178,3 @@ def confidence_outputs(outputs: dict) -> dict:
         out["confidence/max_predicted_aligned_error"] = pae["max_predicted_aligned_error"]
         out["confidence/ptm"] = confidence.predicted_tm_score(logits, breaks)
     return out
-
-
-def output_names() -> list[str]:
-    return list(OUTPUTS)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from mindsponge_fold.data.tools.utils import find_binary, run_tool
 
@@ -20,11 +19,6 @@ class Hmmbuild:
     def build_profile_from_sto(self, sto: str, model_construction: str = "fast") -> str:
         """HMM text from a Stockholm MSA; 'hand' uses the '#=GC RF' line to pick match columns."""
         return self._build(sto, model_construction)
-
-    def build_profile_from_a3m(self, a3m: str) -> str:
-        """HMM text from an A3M MSA (insertions, the lower-case residues, are dropped first)."""
-        lines = [ln if ln.startswith(">") else re.sub("[a-z]+", "", ln) for ln in a3m.splitlines()]
-        return self._build("\n".join(lines) + "\n", "fast")
 
     def _build(self, msa: str, model_construction: str) -> str:
         if model_construction not in ("hand", "fast"):
