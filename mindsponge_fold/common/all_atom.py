@@ -4,6 +4,8 @@ These build the per-residue ground truth the structure-module losses consume (th
 AlphaFold's ``all_atom.atom37_to_frames`` / ``atom37_to_torsion_angles`` / ``get_alt_atom14``), and the inverse
 direction (torsions -> frames -> atom positions, Algorithm 24) used for checks and post-processing.
 Everything is float32 and works on a single chain: aatype [N], atom37 arrays [N, 37(, 3)].
+
+MindSpore twin of Algorithm 24 (for the graph): ``mindsponge_fold.model.all_atom``; parity test: tests/test_twins.py.
 """
 from typing import Dict, Optional
 

@@ -5,6 +5,9 @@ Conventions (those of AlphaFold's ``r3`` / ``quat_affine`` modules, so arrays ca
 * a ``Rigid`` is (rot (..., 3, 3), trans (..., 3)) and maps local coordinates to global ones (T = (R, t));
 * flat-12 layout: the nine rotation entries row-major (xx, xy, xz, yx, ..., zz) then the translation;
 * quaternions are (w, x, y, z); a QuatAffine tensor is (..., 7) = quaternion then translation.
+
+MindSpore twin (the same algebra on Tensors, for the graph): ``mindsponge_fold.model.geometry``; parity test:
+tests/test_twins.py.
 """
 import dataclasses
 

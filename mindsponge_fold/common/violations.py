@@ -14,6 +14,9 @@ MindSpore training loss):
   ``residue_constants.make_atom14_dists_bounds`` (bonds, bond angles, van der Waals clashes).
 
 All functions take one chain: positions [N, 14, 3], masks [N, 14], aatype / residue_index [N].
+
+MindSpore twin (the differentiable training loss): ``mindsponge_fold.train.loss_violations``; parity test:
+tests/test_losses_parity.py::test_violations_match_numpy_twin.
 """
 from typing import Dict
 

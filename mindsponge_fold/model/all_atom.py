@@ -5,6 +5,8 @@ Suppl. Alg. 24 (computeAllAtomCoordinates) with Alg. 25 (makeRotX), built on :mo
 :mod:`mindsponge_fold.common.residue_constants`. Everything is float32 and usable inside graph-mode ``construct``.
 Residue-type lookups are one-hot products with constant tables, so they are exact and differentiable w.r.t. the
 frames.
+
+Numpy twin (training targets, checks): ``mindsponge_fold.common.all_atom``; parity test: tests/test_twins.py.
 """
 import mindspore as ms
 import numpy as np

@@ -5,6 +5,8 @@ Tensor [..., 3], a rigid a tuple ``(rot, trans)``, a quaternion [..., 4] as (w, 
 tensor [..., 7] is (quaternion, translation). Products are written out as broadcast multiply-and-sum over the last
 axis (no batched matmul), which keeps every batch shape working and matches the reference's component formulas.
 All functions are usable inside graph-mode ``construct``.
+
+Numpy twin (data pipeline, relax, evaluation): ``mindsponge_fold.common.geometry``; parity test: tests/test_twins.py.
 """
 import numpy as np
 from mindspore import Tensor, ops
