@@ -30,7 +30,8 @@ def test_monomer_presets_follow_alphafold_table():
 
 
 def test_unknown_key_and_wrong_type_are_named():
-    with pytest.raises(ConfigError, match=r"unknown config key 'model\.heads\.distogram\.wieght'.*'model\.heads\.distogram\.weight'"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'model\.heads\.distogram\.wieght'"
+                                          r".*'model\.heads\.distogram\.weight'"):
         load_config("model_1", ["model.heads.distogram.wieght=1"])
     with pytest.raises(ConfigError, match=r"'model\.num_recycle' must be int"):
         load_config("model_1", ["model.num_recycle=three"])

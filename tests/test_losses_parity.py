@@ -279,7 +279,8 @@ class _LossOfPredictions(nn.Cell):
     def construct(self, batch, consts, traj, frames, atom_pos, angles, unnormalized, final14, final37, dist_logits,
                   msa_logits, plddt_logits, resolved_logits, pae_logits):
         outputs = {SM + "traj": traj, SM + "sidechains/frames": frames, SM + "sidechains/atom_pos": atom_pos,
-                   SM + "sidechains/angles_sin_cos": angles, SM + "sidechains/unnormalized_angles_sin_cos": unnormalized,
+                   SM + "sidechains/angles_sin_cos": angles,
+                   SM + "sidechains/unnormalized_angles_sin_cos": unnormalized,
                    SM + "final_atom14_positions": final14, SM + "final_atom_positions": final37,
                    "distogram/logits": dist_logits, "distogram/bin_edges": consts["distogram/bin_edges"],
                    "masked_msa/logits": msa_logits, "predicted_lddt/logits": plddt_logits,
@@ -315,7 +316,8 @@ def test_gradients_finite_and_consistent(scaled_cell):
     rng = np.random.default_rng(0)
     structure = GRAD_KEYS[:6]
     logits = GRAD_KEYS[7:]
-    for group, term, weight, step in ((structure, "loss/structure_module", 8.0, 1e-3), (logits, "loss/total", 8.0, 1e-2)):
+    for group, term, weight, step in ((structure, "loss/structure_module", 8.0, 1e-3),
+                                      (logits, "loss/total", 8.0, 1e-2)):
         # random directions, correlated with the gradient so the logits' many tiny terms do not cancel out
         directions = {k: (rng.standard_normal(preds[k].shape) + 3.0 * g / np.abs(g).max()).astype(np.float32)
                       for k, g in zip(GRAD_KEYS, grads) if k in group}

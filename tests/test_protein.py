@@ -48,7 +48,8 @@ def test_pdb_round_trip(parts):
     assert [c.id for c in next(iter(structure))] == list(prot.chain_ids)
 
 
-@pytest.mark.parametrize("parts", [PDB_FILES[0], PDB_FILES[2], PDB_FILES[4], ("openfold_testdata", "mmcifs", "4zey.cif")],
+@pytest.mark.parametrize("parts", [PDB_FILES[0], PDB_FILES[2], PDB_FILES[4],
+                                   ("openfold_testdata", "mmcifs", "4zey.cif")],
                          ids=["2rbg", "glucagon", "T1043", "4zey"])
 def test_mmcif_round_trip(parts):
     prot = P.from_file(shared_path("data", *parts))
@@ -59,7 +60,8 @@ def test_mmcif_round_trip(parts):
     structure = MMCIFParser(QUIET=True).get_structure("x", io.StringIO(text))
     atoms = _biopython_atoms(structure)
     assert len(atoms) == int(prot.atom_mask.sum())
-    assert {round(a.get_bfactor(), 2) for a in atoms} == {round(float(b), 2) for b in prot.b_factors[prot.atom_mask > 0]}
+    expected = {round(float(b), 2) for b in prot.b_factors[prot.atom_mask > 0]}
+    assert {round(a.get_bfactor(), 2) for a in atoms} == expected
 
 
 def test_mmcif_first_model_matches_reference_ground_truth():
@@ -145,9 +147,9 @@ def _glucagon_lines():
 
 
 @pytest.mark.parametrize("edit, expect", [
-    (lambda l: l[:32] + "x.xxx" + l[37:], "x"),
-    (lambda l: l[:42], "z"),
-    (lambda l: l[:60] + " abcde" + l[66:], "B-factor"),
+    (lambda line: line[:32] + "x.xxx" + line[37:], "x"),
+    (lambda line: line[:42], "z"),
+    (lambda line: line[:60] + " abcde" + line[66:], "B-factor"),
 ])
 def test_malformed_pdb_names_file_and_line(edit, expect):
     lines, i = _glucagon_lines()

@@ -97,7 +97,8 @@ def test_pseudo_beta_dgram_and_unit_vectors_match_numpy(feats):
     want = (d2[..., None] > edges) & (d2[..., None] < np.append(edges[1:], 1e8))
     np.testing.assert_array_equal(got_dgram, want.astype(np.float32))
     assert set(np.unique(got_dgram.sum(-1))) <= {0.0, 1.0}
-    rot = np_canonical_rotation(pos[:, 0].astype(np.float64), pos[:, 1].astype(np.float64), pos[:, 2].astype(np.float64))
+    n_xyz, ca_xyz, c_xyz = (pos[:, k].astype(np.float64) for k in range(3))
+    rot = np_canonical_rotation(n_xyz, ca_xyz, c_xyz)
     local = np.einsum("iab,ijb->ija", rot, pos[None, :, 1] - pos[:, None, 1])
     unit = local / np.sqrt(1e-6 + (local ** 2).sum(-1, keepdims=True)) * bb2[..., None]
     np.testing.assert_allclose(got_unit, unit, atol=2e-5)

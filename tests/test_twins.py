@@ -96,7 +96,8 @@ def test_all_atom_twins_agree():
     rng = np.random.default_rng(1)
     n = 12
     aatype = rng.integers(0, 20, n).astype(np.int32)
-    backbone = geo_np.Rigid(geo_np.quat_to_rot(_unit_quats(rng, n)), 10 * rng.standard_normal((n, 3)).astype(np.float32))
+    trans = 10 * rng.standard_normal((n, 3)).astype(np.float32)
+    backbone = geo_np.Rigid(geo_np.quat_to_rot(_unit_quats(rng, n)), trans)
     angles = rng.uniform(-np.pi, np.pi, (n, 7))
     sin_cos = np.stack([np.sin(angles), np.cos(angles)], -1).astype(np.float32)
     frames_np = all_atom_np.torsion_angles_to_frames(aatype, backbone, sin_cos)

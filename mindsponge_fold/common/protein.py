@@ -237,8 +237,8 @@ def ca_only(prot: Protein) -> Protein:
     """The same protein with only its CA atoms."""
     keep = np.zeros(rc.atom_type_num, np.float32)
     keep[rc.atom_order["CA"]] = 1.0
-    return dataclasses.replace(prot, atom_mask=prot.atom_mask * keep, atom_positions=prot.atom_positions * keep[:, None],
-                               b_factors=prot.b_factors * keep)
+    return dataclasses.replace(prot, atom_mask=prot.atom_mask * keep,
+                               atom_positions=prot.atom_positions * keep[:, None], b_factors=prot.b_factors * keep)
 
 
 def _b_factors(prot: Protein, plddt) -> np.ndarray:

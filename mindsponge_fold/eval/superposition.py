@@ -11,7 +11,8 @@ import numpy as np
 
 
 def _rotation_from_covariance(cov: np.ndarray) -> np.ndarray:
-    """Rotation(s) maximising trace(R @ cov) for covariance ``cov = sum_k (y_k - cy)(x_k - cx)^T``; shape (..., 3, 3)."""
+    """Rotation(s) maximising trace(R @ cov) for covariance ``cov = sum_k (y_k - cy)(x_k - cx)^T``;
+    shape (..., 3, 3)."""
     u, _, vt = np.linalg.svd(cov)
     # Reflection guard: flip the axis of the smallest singular value when det(U V^T) < 0.
     det = np.sign(np.linalg.det(u @ vt))

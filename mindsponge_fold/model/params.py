@@ -175,7 +175,8 @@ def load_checkpoint_into(model, path, use_ema: bool = False) -> dict:
     weights = {official_name(k[len(prefix):]): v for k, v in entries.items()
                if k.startswith(prefix) and not _is_aux(k[len(prefix):]) and not isinstance(v, str)}
     load_alphafold_params(model, weights, source=str(path))
-    return {k: v for k, v in entries.items() if not (k.startswith(prefix) and official_name(k[len(prefix):]) in weights)}
+    return {k: v for k, v in entries.items()
+            if not (k.startswith(prefix) and official_name(k[len(prefix):]) in weights)}
 
 
 def _is_aux(name: str) -> bool:

@@ -64,7 +64,8 @@ class Validator:
             assign(p, weights[name])
 
     def evaluate(self, weights: dict) -> dict:
-        """``weights``: model-relative Cell name -> array. Returns ``{"val/lddt_ca": mean, "val/per_sample": {...}}``."""
+        """``weights``: model-relative Cell name -> array.
+        Returns ``{"val/lddt_ca": mean, "val/per_sample": {...}}``."""
         self.set_weights(weights)
         per = {}
         for name, features in self.features.items():
