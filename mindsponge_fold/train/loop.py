@@ -13,9 +13,9 @@
 * validation (rank 0, ``train.eval_every`` > 0 and held-out data): lDDT-Calpha with the EMA weights
   (``train.eval_use_ema``), logged and plotted to ``<out>/training_curve.png``.
 
-Host randomness (recycle counts) is a function of ``(train.seed, step)`` and the data's of ``(seed, epoch, sample)``,
-so a resumed run repeats an uninterrupted one. MindSpore's dropout kernels are stateful and cannot be restored: a
-resumed segment reseeds them from ``(seed, start step, rank)`` (identical trajectories need ``train.dropout: false``).
+Host randomness (recycle counts) is a function of ``(train.seed, step)``, the dropout masks' of ``(seed, step,
+example, iteration)`` and the data's of ``(seed, epoch, sample)``, so a resumed run repeats an uninterrupted one, dropout
+included.
 """
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
     start_step = peek_step(resume) if resume is not None else 0
     seeds = (int(tc.seed), kernel_seed(tc.seed, start_step, world.rank))
     ms.set_seed(seeds[1])
-    trainer = trainer or TrainStep(cfg, reducer_degree=world.size if world.distributed else None)
+    trainer = trainer or TrainStep(cfg, reducer_degree=world.size if world.distributed else None, rank=world.rank)
     position = (0, 0)
     if resume is not None:
         restored = state.restore_training_checkpoint(resume, trainer)
