@@ -1,18 +1,31 @@
 #!/usr/bin/env python
-"""Training step time and peak memory of the full-width network (model_1_ptm widths) at crop 64 and 128 on CPU.
+"""The paper-size training step, ours and AlphaFold's, side by side on one machine: time, peak memory, profile.
 
-Each configuration runs in its own subprocess (peak RSS per configuration) under the memory guard of
-``bench_common.run_guarded``. Per configuration: the ``train_initial`` preset (Table 4 initial training: 128 MSA
-clusters, 1024 extra sequences, 4 templates, Evoformer recomputation per block, fp32) with the crop size set, a real
-training batch (2crb chain A from the reference fixture's raw features, 97 residues: crop 128 pads it), no
-recycling iterations before the gradient iteration (``train.max_recycle=0``: each recycle adds one forward), and
-``--steps`` optimisation steps with the compiled :class:`mindsponge_fold.train.step.TrainStep`. The first step
-includes compiling the gradient and apply graphs; the steady step time is the mean of the later steps.
+Per crop size, in this order and one at a time (each in its own guarded subprocess, peak RSS per process):
 
-    python scripts/bench_train.py [--crops 64 128] [--blocks 48] [--steps 3] [--mem-limit 14] [--timeout 1200]
-        [--set KEY=VALUE ...] [--out benchmarks/results/bench_train.json]
+1. **ours**: the ``train_initial`` preset (model_1_ptm: 48 Evoformer + 4 extra-MSA + 2 template blocks at full
+   widths; Table 4 initial training: 128 MSA clusters, 1024 extra sequences, 4 templates; dropout on; fp32;
+   ``use_remat`` true = the host-driven recomputation on CPU) with ``data.train.crop_size`` set and no recycling
+   before the gradient iteration (``train.max_recycle=0``); one batch of ``--sample`` (raw features .npz with ground
+   truth) through the real data path (MindRecord -> training pipeline); ``--steps`` optimisation steps of
+   :class:`mindsponge_fold.train.step.TrainStep` (gradient + clip + Adam + EMA; the first compiles). Per segment of
+   the gradient iteration (embedding, template stack, extra-MSA stack, Evoformer forward, heads + structure module +
+   loss, each stack's recomputation + backward) the time of the last step. Before stepping it exports its initial
+   weights (AlphaFold layout) and the batch (AlphaFold feature names, ground truth included).
+2. **alphafold**: ``scripts/bench_af_train_reference.py`` in the AlphaFold venv (``--af-venv``): ``jax.value_and_grad``
+   of ``loss/total`` of AlphaFold's own ``AlphaFoldIteration`` (training mode, dropout on, its ``use_remat``, fp32) on
+   the same batch with the same weights and the same heads (experimentally-resolved and violation losses off, as
+   Table 4 initial training): the reference's gradient only, no optimiser update.
 
-``--blocks`` sets the Evoformer depth (48 in model_1_ptm); the JSON records it for every run.
+    python scripts/bench_train.py [--crops 64 128] [--sample RAW.npz] [--steps 2] [--af-venv /work/afvenv]
+        [--sides ours alphafold] [--mem-limit 22] [--timeout 3600] [--set KEY=VALUE ...]
+        [--out benchmarks/results/bench_train.json]
+
+``--sample`` defaults to the reference fixture's 2crb chain A (97 residues). The published JSON uses 5kc1 chain A
+(226 residues, 150 MSA rows, 4 templates from chains B-E of the same entry), built with
+``mindsponge-fold make-features --fasta 5kc1_A.fasta --alignments-dir
+../shared/data/openfold_testdata/alignments/5kc1_A --template ../shared/data/openfold_testdata/mmcifs/5kc1.cif:B``
+(likewise C, D, E) ``--ground-truth ../shared/data/openfold_testdata/mmcifs/5kc1.cif:A --out 5kc1_A.npz``.
 """
 from __future__ import annotations
 
@@ -26,26 +39,45 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # noqa: E402
+from bench_af_compare import AF_FP32  # noqa: E402
 
+HERE = Path(__file__).resolve().parent
 FIXTURE = Path(os.environ.get("MSF_SHARED", bc.REPO.parent / "shared")) / "fixtures" / "reference" / "raw_features.npz"
+# Table 4 initial training on the AlphaFold side: the heads our train_initial drops or re-weights
+AF_TRAIN_INITIAL = ["model.heads.experimentally_resolved.weight=0", "model.heads.predicted_lddt.weight=0.01",
+                    "model.heads.predicted_aligned_error.weight=0.1",
+                    "model.heads.structure_module.structural_violation_loss_weight=0"]
 
 
-def training_batch(cfg, tmp: Path) -> dict:
-    """One training batch (B=1) of 2crb_A through the real data path: MindRecord -> training pipeline."""
+def training_batch(cfg, sample: Path, tmp: Path) -> dict:
+    """One training batch (B=1) of ``sample`` through the real data path: MindRecord -> training pipeline."""
     import numpy as np
 
     from mindsponge_fold.data import mindrecord as mr
     from mindsponge_fold.data.dataset import create_train_dataset
     (tmp / "in").mkdir()
-    with np.load(FIXTURE) as f:
-        np.savez(tmp / "in" / "2crb_A.npz", **{k: f[k] for k in f.files})
+    with np.load(sample) as f:
+        np.savez(tmp / "in" / f"{sample.stem}.npz", **{k: f[k] for k in f.files})
     mr.convert(tmp / "in", tmp / "b.mindrecord", num_shards=1, progress=False)
     pipeline = create_train_dataset(tmp / "b.mindrecord", cfg, batch_size=1, shuffle=False, num_workers=1)
     return next(pipeline.create_dict_iterator(output_numpy=True, num_epochs=1))
 
 
+def export_for_alphafold(trainer, batch: dict, work: Path) -> None:
+    """Our initial weights in AlphaFold's layout and example 0 / iteration 0 of the batch under AlphaFold's names."""
+    import numpy as np
+
+    from mindsponge_fold.data import feature_shapes as fs
+    from mindsponge_fold.model.params import export_alphafold_params
+    arrays = {k: np.asarray(v, np.float32) for k, v in export_alphafold_params(trainer.model).items()}
+    np.savez(work / "params.npz", **arrays)
+    names = set(fs.PROCESSED_FEATURES) | set(fs.TARGET_FEATURES)
+    np.savez(work / "batch.npz", **{k: np.asarray(v[0, 0]) for k, v in batch.items()
+                                    if k in names and np.asarray(v).dtype.kind in "biuf"})
+
+
 def run_one(args) -> dict:
-    """Child process: build TrainStep at one crop size, run ``args.steps`` steps; one JSON line."""
+    """Child process (our side): build TrainStep at one crop size, export for the reference, run the steps."""
     import mindspore as ms
     import numpy as np
 
@@ -53,50 +85,94 @@ def run_one(args) -> dict:
     from mindsponge_fold.train.step import TrainStep
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
-    overrides = [f"data.train.crop_size={args.one}", "train.max_recycle=0",
-                 f"model.global_config.use_remat={'true' if args.remat else 'false'}"]
-    if args.blocks:
-        overrides.append(f"model.embeddings_and_evoformer.evoformer_num_block={args.blocks}")
+    overrides = [f"data.train.crop_size={args.one}", "train.max_recycle=0"]
     cfg = load_config(args.preset, overrides + list(args.set))
     with tempfile.TemporaryDirectory() as tmp:
-        batch = training_batch(cfg, Path(tmp))
+        batch = training_batch(cfg, Path(args.sample), Path(tmp))
     t0 = time.perf_counter()
     trainer = TrainStep(cfg)
     build_s = time.perf_counter() - t0
-    print(json.dumps({"built_s": round(build_s, 2), "rss_gib": round(bc.peak_rss_gib(), 2)}), file=sys.stderr,
-          flush=True)
-    times, losses = [], []
+    if args.export:
+        export_for_alphafold(trainer, batch, Path(args.export))
+    profile = {} if hasattr(trainer.grad_step, "profile") else None
+    times, losses, profiles = [], [], []
     for s in range(args.steps):
+        if profile is not None:
+            profile.clear()
+            trainer.grad_step.profile = profile
         t0 = time.perf_counter()
         out = trainer.step(batch, s)
         times.append(time.perf_counter() - t0)
         losses.append(out["loss/total"])
+        if profile is not None:
+            profiles.append({k: round(v, 2) for k, v in profile.items() if not k.startswith("_")})
         print(json.dumps({"step": s, "time_s": round(times[-1], 2), "loss": out["loss/total"],
                           "rss_gib": round(bc.peak_rss_gib(), 2)}), file=sys.stderr, flush=True)
     evo = cfg.model.embeddings_and_evoformer
     steady = times[1:]
-    return {"crop_size": args.one, "preset": args.preset, "evoformer_num_block": int(evo.evoformer_num_block),
-            "extra_msa_stack_num_block": int(evo.extra_msa_stack_num_block), "msa_channel": int(evo.msa_channel),
-            "pair_channel": int(evo.pair_channel), "use_remat": bool(cfg.model.global_config.use_remat),
-            "overrides": list(args.set),
-            "batch_shapes": {k: list(np.shape(batch[k]))
-                             for k in ("msa_feat", "extra_msa", "template_aatype") if k in batch},
-            "build_s": round(build_s, 2), "first_step_s": round(times[0], 2),
-            "step_s": round(float(np.mean(steady)), 2) if steady else None, "step_times_s": [round(t, 2) for t in times],
-            "losses": losses, "finite": bool(np.all(np.isfinite(losses))), "peak_rss_gib": round(bc.peak_rss_gib(), 2)}
+    result = {"side": "ours", "crop_size": args.one, "preset": args.preset,
+              "evoformer_num_block": int(evo.evoformer_num_block),
+              "extra_msa_stack_num_block": int(evo.extra_msa_stack_num_block),
+              "template_stack_num_block": int(evo.template.template_pair_stack.num_block),
+              "msa_channel": int(evo.msa_channel), "pair_channel": int(evo.pair_channel),
+              "use_remat": str(trainer.ctx.remat), "dropout": bool(cfg.train.dropout), "overrides": list(args.set),
+              "batch_shapes": {k: list(np.shape(batch[k])[2:])
+                               for k in ("aatype", "msa_feat", "extra_msa", "template_aatype") if k in batch},
+              "build_s": round(build_s, 2), "first_step_s": round(times[0], 2),
+              "step_s": round(float(min(steady)), 2) if steady else None,
+              "step_times_s": [round(t, 2) for t in times], "losses": losses,
+              "finite": bool(np.all(np.isfinite(losses))), "peak_rss_gib": round(bc.peak_rss_gib(), 2)}
+    if profiles:
+        result["profile_s"] = profiles[-1]
+        result["profile_s"]["optimizer_apply_and_rest"] = round(times[-1] - sum(profiles[-1].values()), 2)
+    return result
+
+
+def af_command(args, work: Path) -> list:
+    sets = [x for s in AF_FP32 + AF_TRAIN_INITIAL + list(args.af_set) for x in ("--set", _af_value(s))]
+    return [str(Path(args.af_venv) / "bin" / "python"), str(HERE / "bench_af_train_reference.py"),
+            "--params", str(work / "params.npz"), "--batch", str(work / "batch.npz"), "--model", "model_1_ptm",
+            "--remat", "--steps", str(args.steps)] + sets
+
+
+def _af_value(item: str) -> str:
+    """key=value with the value as JSON (bench_af_train_reference reads JSON)."""
+    key, value = item.split("=", 1)
+    try:
+        json.loads(value)
+    except ValueError:
+        value = json.dumps(value)
+    return f"{key}={value}"
 
 
 def sweep(args, argv) -> dict:
     runs = []
-    report = {"benchmark": "training step (gradient + Adam/EMA apply) vs crop size, full-width network, CPU fp32",
-              "preset": args.preset, "mem_limit_gib": args.mem_limit, "machine": bc.machine_info(), "runs": runs}
+    report = {"benchmark": "paper-size training step (train_initial, 48 blocks, full widths and MSA sizes, fp32, "
+                           "dropout on): ours vs AlphaFold's own, same batch and weights, one at a time",
+              "preset": args.preset, "sample": str(args.sample), "mem_limit_gib": args.mem_limit,
+              "machine": bc.machine_info(), "runs": runs}
     for crop in args.crops:
-        cmd = bc.child_command(__file__, argv, "--crops", crop)
-        print(f"crop={crop}: {' '.join(cmd[1:])}", flush=True)
-        r = bc.run_guarded(cmd, args.mem_limit, args.timeout)
-        entry = bc.run_entry(r, {"crop_size": crop, "evoformer_num_block": args.blocks})
+        entry = {"crop_size": crop}
         runs.append(entry)
-        print(json.dumps(entry), flush=True)
+        with tempfile.TemporaryDirectory() as work:
+            work = Path(work)
+            if "ours" in args.sides:
+                cmd = bc.child_command(__file__, argv, "--crops", crop) + ["--export", str(work)]
+                print(f"crop={crop} ours: {' '.join(cmd[1:])}", flush=True)
+                entry["ours"] = bc.run_entry(bc.run_guarded(cmd, args.mem_limit, args.timeout), {"side": "ours"})
+                entry["ours"]["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
+                print(json.dumps(entry["ours"]), flush=True)
+            if "alphafold" in args.sides and (work / "batch.npz").exists():
+                cmd = af_command(args, work)
+                print(f"crop={crop} alphafold: {' '.join(cmd)}", flush=True)
+                entry["alphafold"] = bc.run_entry(bc.run_guarded(cmd, args.mem_limit, args.timeout),
+                                                  {"side": "alphafold"})
+                entry["alphafold"]["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
+                print(json.dumps(entry["alphafold"]), flush=True)
+        ours, af = entry.get("ours", {}), entry.get("alphafold", {})
+        for key in ("step_s", "first_step_s", "peak_rss_gib"):
+            if ours.get(key) and af.get(key):
+                entry[f"{key}_ratio_ours_over_af"] = round(ours[key] / af[key], 2)
         if args.out:
             bc.write_result(args.out, report)
     return report
@@ -106,14 +182,17 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--crops", type=int, nargs="+", default=[64, 128])
     ap.add_argument("--preset", default="train_initial")
-    ap.add_argument("--blocks", type=int, default=48, help="Evoformer depth (0: the preset's)")
-    ap.add_argument("--steps", type=int, default=3, help="optimisation steps per configuration (first compiles)")
-    ap.add_argument("--no-remat", dest="remat", action="store_false", help="no per-block recomputation")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="config override for every run, e.g. --set data.train.max_extra_msa=256")
-    ap.add_argument("--mem-limit", type=float, default=14.0, help="GiB; a run above it is killed")
-    ap.add_argument("--timeout", type=float, default=1200.0, help="seconds per configuration")
+    ap.add_argument("--sample", default=str(FIXTURE), help="raw features .npz with ground truth")
+    ap.add_argument("--steps", type=int, default=2, help="steps per side and crop (the first compiles)")
+    ap.add_argument("--sides", nargs="+", default=["ours", "alphafold"], choices=["ours", "alphafold"])
+    ap.add_argument("--af-venv", default=os.environ.get("AF_VENV", "/work/afvenv"))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (ours)")
+    ap.add_argument("--af-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override (AlphaFold side; e.g. to match an override of ours)")
+    ap.add_argument("--mem-limit", type=float, default=22.0, help="GiB; a run above it is killed")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per side and crop")
     ap.add_argument("--out", default=str(bc.RESULTS / "bench_train.json"))
+    ap.add_argument("--export", help=argparse.SUPPRESS)
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
     bc.sweep_main(ap, argv, run_one, sweep)
 

@@ -6,7 +6,7 @@ import pytest
 
 from code_graph import REPO, python_files
 from mindsponge_fold.cli import main
-from mindsponge_fold.commands import SUBCOMMANDS
+from mindsponge_fold.commands import SUBCOMMANDS, options
 
 CONFIG_COMMANDS = {"run-features": "model_1_ptm", "convert-params": "model_1_ptm", "params-table": "model_1_ptm",
                    "train": "train_initial", "relax": None, "make-mindrecord": None, "predict": None}
@@ -44,13 +44,26 @@ def test_predict_has_no_model_alias():
 
 
 def test_device_choices_and_defaults():
-    assert parser_of("train").parse_args(REQUIRED["train"]).device == "CPU"
-    for name in ("run-features", "predict"):
-        assert parser_of(name).parse_args(REQUIRED[name]).device is None
+    for name in ("train", "run-features", "predict"):
+        assert parser_of(name).parse_args(REQUIRED[name]).device == "auto"
         assert parser_of(name).parse_args(REQUIRED[name] + ["--device", "GPU"]).device == "GPU"
     with pytest.raises(SystemExit) as e:
         parser_of("run-features").parse_args(REQUIRED["run-features"] + ["--device", "TPU"])
     assert e.value.code == 2
+
+
+def test_device_auto_picks_an_available_backend_and_a_missing_one_is_an_error(capsys):
+    """This machine is CPU-only: auto resolves to CPU and says so; GPU/Ascend named explicitly are one-line errors."""
+    import mindspore as ms
+
+    from mindsponge_fold.common.errors import InputError
+    assert options.resolve_device("auto") == "CPU" and "device: CPU (--device auto)" in capsys.readouterr().err
+    assert options.resolve_device("CPU") == "CPU"
+    for name in ("GPU", "Ascend"):
+        if ms.hal.is_available(name):
+            continue
+        with pytest.raises(InputError, match=f"--device {name}: not available here"):
+            options.resolve_device(name)
 
 
 def test_shared_options_are_declared_once():

@@ -128,8 +128,8 @@ class StackNet(nn.Cell):
         super().__init__()
         self.block, self.n = block, n
 
-    def construct(self, msa, pair, msa_mask, pair_mask):
-        return run_stack(self.block, self.n, msa, pair, msa_mask, pair_mask)
+    def construct(self, msa, pair, msa_mask, pair_mask, drop=None):
+        return run_stack(self.block, self.n, msa, pair, msa_mask, pair_mask, drop)
 
 
 def block_inputs(rng, s=4, n=6, cm=16, cz=8):
@@ -158,25 +158,44 @@ def test_stack_while_loop_equals_blockwise_application(evo_cfg):
 
 
 def test_training_dropout_recompute_and_gradients(evo_cfg):
-    """Training mode: dropout (config rates) makes two calls differ; gradients reach every stacked layer through the
-    while loop with per-block recompute. (Eval-mode determinism: the parity tests.)"""
+    """Training mode with dropout masks: the while loop applies block i's masks to block i (== blockwise application
+    with those masks, != no dropout), and the gradients through the loop with per-block recompute (Cell.recompute)
+    equal those without it, non-zero for every stacked layer."""
+    from mindsponge_fold.train.dropout import dropout_sites, mask_rng, sample_masks
     rng = np.random.default_rng(2)
     block = EvoformerIteration(ModelContext(), evo_cfg, 16, 8, False, stack=(2,))
     randomize(block, rng, scale=0.2)
-    block.recompute()
-    net = StackNet(block, 2)
     x = block_inputs(rng)
+    masks = sample_masks(dropout_sites(block), {"S": 4, "N": 6}, mask_rng(0, 1, 2, 3))
+    assert len(masks) == 5
+    drop = ms.mutable({k: Tensor(v) for k, v in masks.items()})
+    net = StackNet(block, 2)
     net.set_train(True)
-    t1, t2 = net(*x)[1].asnumpy(), net(*x)[1].asnumpy()
-    assert np.abs(t1 - t2).max() > 1e-3
+    dropped = [o.asnumpy() for o in net(*x, drop)]
+    m, z = x[0], x[1]
+    for i in range(2):
+        m, z = block(m, z, x[2], x[3], Tensor(i, ms.int32), drop)
+    np.testing.assert_allclose(dropped[0], m.asnumpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dropped[1], z.asnumpy(), rtol=1e-5, atol=1e-5)
+    assert np.abs(dropped[1] - net(*x)[1].asnumpy()).max() > 1e-2
 
-    def loss(msa, pair, msa_mask, pair_mask):
-        m, z = net(msa, pair, msa_mask, pair_mask)
-        return (m ** 2).sum() + (z ** 2).sum()
+    def gradients(recompute):
+        b = copy.deepcopy(block) if recompute else block
+        if recompute:
+            b.recompute()
+        stack = StackNet(b, 2)
+        stack.set_train(True)
 
-    grads = ms.grad(loss, grad_position=None, weights=net.trainable_params())(*x)
-    assert len(grads) == len(net.trainable_params()) > 50
-    for prm, g in zip(net.trainable_params(), grads):
-        g = g.asnumpy()
-        assert np.isfinite(g).all(), prm.name
+        def loss(msa, pair, msa_mask, pair_mask):
+            m, z = stack(msa, pair, msa_mask, pair_mask, drop)
+            return (m ** 2).sum() + (z ** 2).sum()
+
+        params = stack.trainable_params()
+        return params, [g.asnumpy() for g in ms.grad(loss, grad_position=None, weights=params)(*x)]
+
+    params, plain = gradients(False)
+    _, recomputed = gradients(True)
+    assert len(plain) == len(params) > 50
+    for prm, g, r in zip(params, plain, recomputed):
         assert all(np.abs(g[k]).sum() > 0 for k in range(2)), prm.name
+        np.testing.assert_allclose(r, g, rtol=1e-5, atol=1e-6, err_msg=prm.name)

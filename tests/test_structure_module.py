@@ -103,8 +103,8 @@ class _Loss(nn.Cell):
         super().__init__()
         self.sm = sm
 
-    def construct(self, single, pair, batch, target):
-        out = self.sm(single, pair, batch)
+    def construct(self, single, pair, batch, target, drop=None):
+        out = self.sm(single, pair, batch, drop)
         pos = out["sidechains/atom_pos"]
         return ((pos - target) ** 2).mean() + (out["act"] ** 2).mean() + (out["traj"] ** 2).mean()
 
@@ -134,9 +134,16 @@ def test_training_mode_gradients_reach_every_parameter():
         grad = grad.asnumpy()
         assert np.all(np.isfinite(grad)), name
         assert np.abs(grad).max() > 0, f"zero gradient for {name}"
-    # dropout (rate 0.1, no broadcast) is active in training mode: a second step draws other masks
-    loss2, _ = grad_fn(single, pair, batch, target)
-    assert abs(float(loss2.asnumpy()) - float(loss.asnumpy())) > 1e-6
+    # dropout (rate 0.1, unshared, after the attention and after the transition of every layer) from given masks:
+    # the loss changes, and the same masks give the same loss again
+    from mindsponge_fold.train.dropout import dropout_sites, mask_rng, sample_masks
+    sites = dropout_sites(sm)
+    assert [s.key for s in sites] == ["structure_module/attention", "structure_module/transition"]
+    masks = sample_masks(sites, {"N": n}, mask_rng(0, 0, 0, 0))
+    assert masks["structure_module/attention"].shape == (8, n, cfg.model.heads.structure_module.num_channel)
+    drop = ms.mutable({k: Tensor(v) for k, v in masks.items()})
+    dropped = [float(grad_fn(single, pair, batch, target, drop)[0].asnumpy()) for _ in range(2)]
+    assert dropped[0] == dropped[1] and abs(dropped[0] - float(loss.asnumpy())) > 1e-6
 
 
 def test_parameter_names_and_shapes_match_official_manifest():

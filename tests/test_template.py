@@ -110,8 +110,8 @@ class TemplateNet(nn.Cell):
         super().__init__()
         self.emb = emb
 
-    def construct(self, query, tmask, aatype, pos, atom_mask, pb, pb_mask, mask_2d):
-        return self.emb(query, tmask, aatype, pos, atom_mask, pb, pb_mask, mask_2d)
+    def construct(self, query, batch, mask_2d):
+        return self.emb(query, batch, mask_2d)
 
 
 def test_template_embedding_permutation_masking(feats):
@@ -129,16 +129,18 @@ def test_template_embedding_permutation_masking(feats):
     query = np.random.default_rng(1).standard_normal((n, n, 8)).astype(np.float32)
     mask_2d = np.ones((n, n), np.float32)
 
+    names = ("template_aatype", "template_all_atom_positions", "template_all_atom_masks", "template_pseudo_beta",
+             "template_pseudo_beta_mask")
+
     def run(tmask, order=(0, 1), garbage_in_1=False):
-        arrays = [t[k][list(order)].copy() for k in ("template_aatype", "template_all_atom_positions",
-                                                     "template_all_atom_masks", "template_pseudo_beta",
-                                                     "template_pseudo_beta_mask")]
+        arrays = [t[k][list(order)].copy() for k in names]
         if garbage_in_1:
             arrays[1][1] += 5.0
             arrays[3][1] -= 7.0
             arrays[0][1] = (arrays[0][1] + 3) % 21
-        return net(Tensor(query), Tensor(np.asarray(tmask, np.float32)), *[Tensor(a) for a in arrays],
-                   Tensor(mask_2d)).asnumpy()
+        batch = {k: Tensor(a) for k, a in zip(names, arrays)}
+        batch["template_mask"] = Tensor(np.asarray(tmask, np.float32))
+        return net(Tensor(query), ms.mutable(batch), Tensor(mask_2d)).asnumpy()
 
     both = run([1, 1])
     np.testing.assert_allclose(run([1, 1], order=(1, 0)), both, rtol=1e-5, atol=1e-5)

@@ -238,13 +238,15 @@ def _free_port() -> int:
 
 def test_two_cpu_ranks_equal_one_process_on_the_union_batch(trainer, records, init_npz, tmp_path):
     """scripts/train_cpu.sh (msrun, 2 workers, 1 example each) == one process with batch_size 2: per-example clipping
-    then averaging. Both ranks end with identical weights; the shards are disjoint (else the sum would differ)."""
+    then averaging. The all-reduced gradient of step 1 on each rank equals the single process's gradient of the
+    union batch before the optimiser (a sum instead of a mean, or a rank's shard missing or doubled, changes it);
+    both ranks end with identical weights."""
     out = tmp_path / "msrun"
     argv = ["bash", str(REPO / "scripts" / "train_cpu.sh"), "-n", "2", "--master-port", str(_free_port()),
             "--log-dir", str(tmp_path / "msrun_log"), "--timeout", "300", "--",
             "--config", "tiny_train", *[a for o in TRAIN_OVERRIDES for a in ("--set", o)], "--data", str(records),
             "--out", str(out), "--init-from", str(init_npz), "--steps", "2", "--workers", "1", "--no-progress",
-            "--dump-rank-weights"]
+            "--dump-rank-weights", "--dump-rank-gradients"]
     env = {**os.environ, "GLOG_v": "3"}
     proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     logs = "".join(p.read_text(errors="replace")[-3000:] for p in sorted((tmp_path / "msrun_log").glob("*.log")))
@@ -258,7 +260,16 @@ def test_two_cpu_ranks_equal_one_process_on_the_union_batch(trainer, records, in
     single = tmp_path / "single"
     train(train_config(["train.batch_size=2"]),
           RunOptions(data=str(records), out_dir=str(single), init_from=str(init_npz), num_steps=2, progress=False,
-                     num_workers=1, dump_rank_weights=True), trainer=trainer)
+                     num_workers=1, dump_rank_weights=True, dump_rank_gradients=True), trainer=trainer)
+    rank_grads = [P.load_npz_arrays(out / f"rank_{r}_step_1_gradients.npz") for r in range(2)]
+    union = P.load_npz_arrays(single / "rank_0_step_1_gradients.npz")
+    assert rank_grads[0].keys() == rank_grads[1].keys() == union.keys()
+    assert set(union) <= set(P.load_npz_arrays(init_npz))
+    scale = max(float(np.abs(g).max()) for g in union.values())
+    assert scale > 0
+    for k, g in union.items():
+        for r in range(2):
+            np.testing.assert_allclose(rank_grads[r][k], g, rtol=1e-4, atol=1e-6 * scale, err_msg=f"rank {r}: {k}")
     reference = P.load_npz_arrays(single / "rank_0_final.npz")
     init = P.load_npz_arrays(init_npz)
     moved = max(float(np.max(np.abs(reference[k] - init[k]))) for k in init)

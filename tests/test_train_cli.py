@@ -4,7 +4,8 @@ validation.
 The learning run (`--config tiny_learn`, whose header lists its settings) overfits the tiny network to one real chain,
 1psm A (38 residues, NMR, ../shared/data): real features and labels through the MindRecord loader, one fixed input
 per step, the whole chain. The periodic validation scores the EMA weights' prediction of the whole chain
-(lDDT-Calpha vs the native); the loss must fall and lDDT-Calpha pass 0.6.
+(lDDT-Calpha vs the native); the loss must fall and lDDT-Calpha pass 0.5 in the first 1000 of tiny_learn's 2000 steps
+(the whole curve, 0.70 at 2000 and 0.95 at 5000: benchmarks/results/learn_1psm_tiny_learn.json).
 """
 import os
 import subprocess
@@ -21,8 +22,8 @@ from mindsponge_fold.model.alphafold import build_model
 from mindsponge_fold.train import curves
 
 REPO = Path(__file__).resolve().parents[1]
-LEARN_STEPS = 2000   # = tiny_learn's train.num_steps. Measured: validation lDDT-Calpha 0.49 / 0.57 / 0.62 / 0.70 at
-#                      steps 500 / 1000 / 1500 / 2000 (deterministic).
+LEARN_STEPS = 1000   # half of tiny_learn's train.num_steps (CI time). Measured: validation lDDT-Calpha 0.49 / 0.57 /
+#                      0.62 / 0.70 at steps 500 / 1000 / 1500 / 2000 (deterministic).
 
 
 def run_cli(args, cwd, timeout=900):
@@ -37,7 +38,7 @@ def learning_run(tmp_path_factory):
     data = make_records(tmp, names=("1psm_A",))
     out = tmp / "run"
     args = ["train", "--config", "tiny_learn", "--data", str(data), "--val-data", str(data), "--out", str(out),
-            "--workers", "1"]
+            "--workers", "1", "--steps", str(LEARN_STEPS)]
     proc = run_cli(args, tmp, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return {"out": out, "proc": proc}
@@ -51,13 +52,14 @@ def test_overfits_one_chain(learning_run):
     loss = np.array([r["loss/total"] for r in train if not r["skipped"]])
     k = len(loss) // 5
     assert loss[-k:].mean() < loss[:k].mean() - 0.3, (loss[:k].mean(), loss[-k:].mean())
-    assert [r["step"] for r in val] == [500, 1000, 1500, 2000]
+    assert [r["step"] for r in val] == [500, 1000]
     assert all(0.0 <= r["val/lddt_ca"] <= 1.0 and set(r["val/per_sample"]) == {"1psm_A"} for r in val)
 
 
-def test_reaches_lddt_06(learning_run):
+def test_reaches_lddt_05_and_improves(learning_run):
     val = [r for r in curves.read_log(learning_run["out"] / "train_log.jsonl") if r["kind"] == "val"]
-    assert val[-1]["val/lddt_ca"] > 0.6, [r["val/lddt_ca"] for r in val]
+    scores = [r["val/lddt_ca"] for r in val]
+    assert scores[-1] > 0.5 and scores[-1] > scores[0] + 0.03, scores
 
 
 def test_log_curve_and_stdout(learning_run):

@@ -3,7 +3,8 @@
 * config: ``--config NAME|YAML`` (aliases ``--preset`` and ``--model``, the names older commands used), ``--set
   KEY=VALUE`` (repeatable) and, where a command can build the model from AlphaFold's own config, ``--af-config``;
   :func:`load_config_from_args` turns them into a validated config;
-* ``--device`` (MindSpore device target), ``--ema`` (the EMA weights of a training checkpoint);
+* ``--device`` (MindSpore device target; ``auto``, the default, picks Ascend, else GPU, else CPU:
+  :func:`resolve_device`), ``--ema`` (the EMA weights of a training checkpoint);
 * the search-tool and template-hit options of ``make-features`` and ``predict``, and the
   :class:`~mindsponge_fold.data.search.SearchSettings` / :class:`~mindsponge_fold.data.search.TemplateHitSettings`
   built from them.
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 
-DEVICES = ("CPU", "GPU", "Ascend")
+from mindsponge_fold.common.errors import InputError
+
+DEVICES = ("auto", "CPU", "GPU", "Ascend")
 CONFIG_FLAG = "--config"
 PRESET_ALIAS, MODEL_ALIAS = "--preset", "--model"      # the names predict / run-features used before --config
 CONFIG_ALIASES = (PRESET_ALIAS, MODEL_ALIAS)
@@ -45,9 +48,26 @@ def load_config_from_args(args, preset: str | None = None, extra_overrides=()):
     return load_config(preset if preset is not None else args.config, overrides)
 
 
-def add_device_option(parser, default: str | None = None) -> None:
+def add_device_option(parser, default: str = "auto") -> None:
     parser.add_argument("--device", default=default, choices=DEVICES,
-                        help="MindSpore device target" + (f" (default {default})" if default else ""))
+                        help=f"MindSpore device target (default {default}: Ascend if present, else GPU, else CPU)")
+
+
+def resolve_device(requested: str | None) -> str:
+    """The device target to run on: ``auto`` (or None) picks the first of Ascend, GPU, CPU that this MindSpore build
+    and machine have, and says which on stderr; a named device that is not available is an InputError."""
+    import os
+    import sys
+    os.environ.setdefault("GLOG_v", "3")          # probing a missing backend would log its library load failure
+    import mindspore as ms
+    if requested in (None, "auto"):
+        chosen = next(d for d in ("Ascend", "GPU", "CPU") if d == "CPU" or ms.hal.is_available(d))
+        print(f"device: {chosen} (--device auto)", file=sys.stderr, flush=True)
+        return chosen
+    if requested != "CPU" and not ms.hal.is_available(requested):
+        raise InputError(f"--device {requested}: not available here (this MindSpore build or machine has no "
+                         f"{requested} backend); use --device auto or CPU")
+    return requested
 
 
 def add_ema_option(parser) -> None:

@@ -84,5 +84,6 @@ def settings_from_args(args) -> PredictSettings:
 
 def run(args) -> int:
     from mindsponge_fold.predict.run import predict
+    args.device = options.resolve_device(args.device)
     predict(settings_from_args(args))
     return 0

@@ -1,12 +1,19 @@
 """``mindsponge-fold run-features``: run the network on AlphaFold-format processed features.
 
     mindsponge-fold run-features --features processed_features.npz --params params.npz \\
-        --af-config config.json --num-recycle 1 --out out.npz [--teacher-forcing REF.npz] [--ground-truth gt.npz]
+        --af-config config.json --num-recycle 1 --out out.npz [--teacher-forcing REF.npz] [--ground-truth gt.npz] \
+        [--gradients grads.npz]
 
 The features file holds AlphaFold's processed features (leading axis = recycling iteration, as the reference
 fixture). The output npz has every output under the names of the reference's ``outputs_recycle*.npz``:
 representations, structure-module outputs, head logits, ``recycle_<r>/*`` of earlier iterations, confidence
 (pLDDT, PAE, pTM), and with ``--ground-truth`` the loss terms of the last iteration.
+
+``--gradients G.npz`` (needs ``--ground-truth``) also writes the training gradients of the last iteration K:
+d loss/total / d weight as ``grad/<AlphaFold parameter name>`` for every weight, plus the ``loss/*`` terms of that
+pass, computed by the training step's own loss net and gradient graph (or its host recomputation, per
+``model.global_config.use_remat``) with dropout off, ``prev_*`` from the teacher's ``recycle_{K-1}/*`` (else from
+this run's own iteration K-1; zeros for K = 0). This is what the reference fixture's ``gradients.npz`` holds.
 """
 from __future__ import annotations
 
@@ -30,6 +37,8 @@ def add_arguments(parser):
     parser.add_argument("--teacher-forcing", metavar="REF.npz",
                         help="iteration r > 0 takes prev_* from REF's recycle_{r-1}/* instead of its own outputs")
     parser.add_argument("--ground-truth", metavar="GT.npz", help="ground-truth arrays: also write the loss terms")
+    parser.add_argument("--gradients", metavar="G.npz",
+                        help="also write d loss/total / d weight of the last iteration (needs --ground-truth)")
     parser.add_argument("--no-bucket", action="store_true", help="do not pad N_res up to a length bucket")
     options.add_ema_option(parser)
     options.add_device_option(parser)
@@ -69,9 +78,39 @@ def compute_losses(cfg, outputs: dict, features: dict, ground_truth: dict, sourc
     return result
 
 
+def gradient_prev(cfg, outputs: dict, teacher: dict | None, k: int, n_res: int) -> tuple:
+    """prev_* of iteration ``k``: the teacher's ``recycle_{k-1}/*`` if given, else this run's own; zeros for k = 0."""
+    if k == 0:
+        evo = cfg.model.embeddings_and_evoformer
+        return (np.zeros((n_res, 37, 3), np.float32), np.zeros((n_res, int(evo.msa_channel)), np.float32),
+                np.zeros((n_res, n_res, int(evo.pair_channel)), np.float32))
+    source = teacher if teacher is not None else outputs
+    return tuple(np.asarray(source[f"recycle_{k - 1}/{name}"], np.float32)
+                 for name in ("final_atom_positions", "msa_first_row", "pair"))
+
+
+def write_gradients(cfg, args, features: dict, outputs: dict, teacher: dict | None, ground_truth: dict) -> None:
+    from mindsponge_fold.model.runner import split_iterations
+    from mindsponge_fold.train.gradients import iteration_gradients
+    iters = split_iterations(features, args.features)
+    k = int(cfg.model.num_recycle if args.num_recycle is None else args.num_recycle)
+    iteration = iters[min(k, len(iters) - 1)]
+    prev = gradient_prev(cfg, outputs, teacher, k, int(np.shape(iteration["aatype"])[0]))
+    grads = iteration_gradients(cfg, args.params, iteration, ground_truth, prev)
+    save_npz(args.gradients, grads)
+    print(f"wrote {sum(n.startswith('grad/') for n in grads)} gradients of iteration {k} to {args.gradients} "
+          f"(loss/total {float(grads['loss/total']):.6g})")
+
+
 def run(args) -> int:
     from mindsponge_fold.model.runner import ModelRunner
     cfg = options.load_config_from_args(args)
+    if args.gradients and not args.ground_truth:
+        raise InputError("--gradients needs --ground-truth (the loss is differentiated)", args.gradients)
+    if args.gradients and args.ema:
+        raise InputError("--gradients are taken with respect to the live weights, not the EMA ones: drop --ema",
+                         args.gradients)
+    args.device = options.resolve_device(args.device)
     features = load_npz(args.features, "features")
     teacher = load_npz(args.teacher_forcing, "teacher-forcing reference") if args.teacher_forcing else None
     runner = ModelRunner(cfg, args.params, use_ema=args.ema, bucket=not args.no_bucket, device=args.device,
@@ -82,12 +121,16 @@ def run(args) -> int:
 
     outputs, timings = runner.run(features, args.num_recycle, teacher_forcing=teacher, source=args.features,
                                   on_iteration=progress)
-    if args.ground_truth:
-        outputs.update(compute_losses(cfg, outputs, features, load_npz(args.ground_truth, "ground-truth"),
-                                      args.features))
+    ground_truth = load_npz(args.ground_truth, "ground-truth") if args.ground_truth else None
+    if ground_truth is not None:
+        outputs.update(compute_losses(cfg, outputs, features, ground_truth, args.features))
     save_npz(args.out, outputs)
     if args.timings:
         write_json(args.timings, timings, indent=1)
+    if args.gradients:
+        # (the runner stays alive: deleting it let a new Cell reuse a freed object's id, and MindSpore 2.10 then
+        # compiled a stale cached graph for it: "Function __init__ takes 4 positional arguments, but 8 were given")
+        write_gradients(cfg, args, features, outputs, teacher, ground_truth)
     print(f"wrote {len(outputs)} arrays to {args.out} "
           f"(first call {timings.get('first_call_s', 0):.1f}s, iterations "
           f"{', '.join(f'{t:.1f}s' for t in timings['iterations_s'])})")

@@ -26,8 +26,11 @@ def add_arguments(parser) -> None:
                         help="start from these weights (AlphaFold .npz such as params_model_1_ptm.npz, or a .ckpt) "
                              "with a fresh optimiser: fine-tuning")
     parser.add_argument("--steps", type=int, help="total number of steps (default: train.num_steps)")
-    options.add_device_option(parser, default="CPU")
+    options.add_device_option(parser)
     parser.add_argument("--workers", type=int, default=2, help="data-processing workers per process")
+    parser.add_argument("--dump-rank-gradients", action="store_true",
+                        help="every rank writes the gradient of its first step after the data-parallel mean to "
+                             "OUT/rank_<r>_step_<s>_gradients.npz (AlphaFold layout): checks the all-reduce")
     parser.add_argument("--dump-rank-weights", action="store_true",
                         help="at the end every rank (not only rank 0) writes its weights to OUT/rank_<r>_final.npz "
                              "(AlphaFold layout): checks that data-parallel ranks stayed in sync")
@@ -43,10 +46,12 @@ def run(args) -> int:
     if args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     cfg = options.load_config_from_args(args)
+    args.device = options.resolve_device(args.device)
     run_options = RunOptions(data=args.data, out_dir=args.out, val_data=args.val_data, resume=args.resume,
                              init_from=args.init_from, num_steps=args.steps, device=args.device,
                              progress=not args.no_progress, num_workers=args.workers,
-                             dump_rank_weights=args.dump_rank_weights)
+                             dump_rank_weights=args.dump_rank_weights,
+                             dump_rank_gradients=args.dump_rank_gradients)
     summary = train(cfg, run_options)
     if summary["world"]["rank"] == 0:
         last = summary["last"] or {}

@@ -148,8 +148,14 @@ def _preset_path(name_or_path) -> Path:
     return candidate
 
 
-def _type_ok(default, value) -> bool:
+# keys whose value may take more than the default's type: key -> accepted values beyond that type
+EXTRA_VALUES = {"use_remat": ("host", "graph")}
+
+
+def _type_ok(default, value, key: str = "") -> bool:
     if default is None or value is None:
+        return True
+    if value in EXTRA_VALUES.get(key, ()):
         return True
     if isinstance(default, bool):
         return isinstance(value, bool)
@@ -182,8 +188,9 @@ def merge_into(target: ConfigDict, updates: dict, schema: dict, source: str, pre
                 raise ConfigError(f"{source}: '{dotted}' is a section, got {type(value).__name__}")
             merge_into(target[key], value, default, source, dotted + ".")
             continue
-        if not _type_ok(default, value):
-            raise ConfigError(f"{source}: '{dotted}' must be {type(default).__name__}, got {value!r}")
+        if not _type_ok(default, value, key):
+            extra = "".join(f" or {v!r}" for v in EXTRA_VALUES.get(key, ()))
+            raise ConfigError(f"{source}: '{dotted}' must be {type(default).__name__}{extra}, got {value!r}")
         if isinstance(default, float) and isinstance(value, int):
             value = float(value)
         target[key] = ConfigDict(value) if isinstance(value, dict) else copy.deepcopy(value)

@@ -5,6 +5,10 @@ A fixture directory in the format of ``../shared/fixtures/reference`` holds ``ou
 ``max_abs_over_max_ref`` and ``rms_over_rms_ref``) and ``noise_floor.json`` (measured float32-vs-float64 errors, from
 which the looser "free-running" tolerances are derived). The errors are relative: ``max|d| / max|ref|`` and
 ``rms(d) / rms(ref)``.
+
+Training gradients (``gradients.npz`` + ``gradients_noise.json``) are compared with ABSOLUTE bounds per parameter
+(``suggested_tolerances[grad/<name>]``: ``max_abs_diff`` on max|ours - ref|, ``rms_diff`` on rms(ours - ref)), see
+:func:`compare_gradients`.
 """
 from __future__ import annotations
 
@@ -83,4 +87,55 @@ def format_rows(rows: list[dict], title: str) -> str:
             continue
         lines.append(f"  {r['name']:52s} {r['max_rel']:9.2e} {r['max_tol']:9.1e} {r['rms_rel']:9.2e} "
                      f"{r['rms_tol']:9.1e}{'' if r['ok'] else '  FAIL'}")
+    return "\n".join(lines)
+
+
+GRADIENTS_FILE = "gradients.npz"
+
+
+def gradient_tolerances(fixture) -> dict:
+    """``gradients_noise.json`` -> suggested_tolerances: ``grad/<name>`` -> {max_abs_diff, rms_diff}."""
+    return json.loads((Path(fixture) / "gradients_noise.json").read_text())["suggested_tolerances"]
+
+
+def compare_gradients(ours: dict, ref: dict, tols: dict) -> list[dict]:
+    """One row per reference gradient ``grad/<name>``: absolute max / rms differences, their bounds, the worse of the
+    two ratios (difference / bound) and ``ok``; a gradient we do not produce, or of another shape, fails."""
+    rows = []
+    for name in sorted(k for k in ref if k.startswith("grad/")):
+        t = tols[name]
+        row = {"name": name, "max_tol": float(t["max_abs_diff"]), "rms_tol": float(t["rms_diff"])}
+        if name not in ours or np.shape(ours[name]) != np.shape(ref[name]):
+            row.update(max_abs=None, rms=None, ratio=float("inf"), ok=False,
+                       problem="missing from our gradients" if name not in ours else
+                       f"shape {np.shape(ours[name])} != {np.shape(ref[name])}")
+            rows.append(row)
+            continue
+        d = np.asarray(ours[name], np.float64) - np.asarray(ref[name], np.float64)
+        max_abs = float(np.abs(d).max()) if d.size else 0.0
+        rms = float(np.sqrt((d ** 2).mean())) if d.size else 0.0
+        ratio = max(max_abs / row["max_tol"], rms / row["rms_tol"])
+        row.update(max_abs=max_abs, rms=rms, ratio=ratio, ok=bool(ratio <= 1.0))
+        rows.append(row)
+    return rows
+
+
+def global_norm(grads: dict) -> float:
+    return float(np.sqrt(sum(float((np.asarray(v, np.float64) ** 2).sum()) for k, v in grads.items()
+                             if k.startswith("grad/"))))
+
+
+def format_gradient_rows(rows: list[dict], title: str, worst: int = 15) -> str:
+    """The ``worst`` rows by ratio (and every failing one)."""
+    ranked = sorted(rows, key=lambda r: -r["ratio"])
+    shown = ranked[:worst] + [r for r in ranked[worst:] if not r["ok"]]
+    lines = [f"{title}: {sum(r['ok'] for r in rows)}/{len(rows)} parameters within tolerance (worst {len(shown)}: "
+             f"difference / bound)",
+             f"  {'ratio':>7s} {'max|d|':>10s} {'(bound)':>10s} {'rms(d)':>10s} {'(bound)':>10s}  parameter"]
+    for r in shown:
+        if r["max_abs"] is None:
+            lines.append(f"  {'-':>7s} {r['problem']}  {r['name']}  FAIL")
+            continue
+        lines.append(f"  {r['ratio']:7.3f} {r['max_abs']:10.3e} {r['max_tol']:10.2e} {r['rms']:10.3e} "
+                     f"{r['rms_tol']:10.2e}  {r['name'][len('grad/'):]}{'' if r['ok'] else '  FAIL'}")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from mindspore import Tensor, ops
 
 from mindsponge_fold.common import residue_constants as rc
 from mindsponge_fold.model import geometry as g
+from mindsponge_fold.model import kernels
 
 NUM_RESTYPES = 21  # 20 amino acids + UNK (the tables' first axis)
 
@@ -31,7 +32,7 @@ def restype_table(aatype, table):
     """table[aatype] for a constant numpy table [21, ...] and integer aatype [N] (one-hot product, exact)."""
     onehot = ops.one_hot(aatype.astype(ms.int32), NUM_RESTYPES, Tensor(1.0, ms.float32), Tensor(0.0, ms.float32))
     flat = Tensor(table.reshape(NUM_RESTYPES, -1), ms.float32)
-    return ops.matmul(onehot, flat).reshape(aatype.shape + table.shape[1:])
+    return kernels.matmul(onehot, flat).reshape(aatype.shape + table.shape[1:])
 
 
 def make_rot_x(sin_angles, cos_angles):

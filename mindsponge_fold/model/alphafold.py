@@ -7,7 +7,8 @@ only in the ``_ptm`` models). It returns a flat dict keyed by AlphaFold's output
 (``representations/pair``, ``structure_module/traj``, ``distogram/logits``, ...; see :mod:`outputs`).
 
 Recycling runs on the host (:mod:`runner`): one compiled call per iteration, previous outputs passed back in. The
-same Cell serves inference (``set_train(False)``) and training (dropout on, losses in :mod:`train.losses`).
+same Cell serves inference (``set_train(False)``) and training (``set_train(True)``: no inference chunking; dropout
+masks passed as ``drop``; losses in :mod:`train.losses`).
 """
 from __future__ import annotations
 
@@ -66,10 +67,15 @@ class AlphaFoldIteration(nn.Cell):
                      + ("experimentally_resolved/logits",) * self.has_resolved)
         self.output_names = BASE_OUTPUTS + heads_out
 
-    def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair):
-        rep = self.evoformer(batch, prev_pos, prev_msa_first_row, prev_pair)
+    def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair, drop=None):
+        """``drop``: the dropout masks of a training step (:mod:`mindsponge_fold.train.dropout`); None = no
+        dropout."""
+        return self.heads_outputs(self.evoformer(batch, prev_pos, prev_msa_first_row, prev_pair, drop), batch, drop)
+
+    def heads_outputs(self, rep, batch, drop=None):
+        """Structure module and heads on the trunk's representations -> the flat output dict."""
         single, pair, msa = rep["single"], rep["pair"], rep["msa"]
-        sm = self.structure_module(single, pair, batch)
+        sm = self.structure_module(single, pair, batch, drop)
         out = {
             "representations/single": single,
             "representations/pair": pair,

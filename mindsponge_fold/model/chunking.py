@@ -31,6 +31,8 @@ from __future__ import annotations
 import mindspore as ms
 from mindspore import ops
 
+from mindsponge_fold.model.kernels import transpose
+
 AUTO = -1                          # ModelContext.chunk_size for config ``chunk_size: null``
 AUTO_BUDGET_BYTES = 32 * 2 ** 20   # largest intermediate of one chunk under the automatic rule (see below)
 ITEM_BYTES = 4
@@ -67,14 +69,12 @@ def zeros_from(like, shape, dtype):
 
 
 def permute(x, perm, chunk):
-    """``ops.transpose(x, perm)`` built ``chunk`` output rows at a time: each chunk gathers its slice of the input
-    along axis ``perm[0]`` and transposes only that slice. MindSpore 2.10's CPU Transpose kernel allocates, when the
-    graph is compiled, a table of about twice its tensor's size that stays for the graph's lifetime (measured: one
-    transpose of a 335 MB tensor, +0.64 GiB right after compiling); chunked, the table is a chunk's size."""
+    """:func:`kernels.transpose` built ``chunk`` output rows at a time: each chunk gathers its slice of the input along
+    axis ``perm[0]`` and permutes only that slice (inference: the permuted copy exists a chunk at a time)."""
     perm = tuple(perm)
     n = x.shape[perm[0]]
     if chunk >= n:
-        return ops.transpose(x, perm)
+        return transpose(x, perm)
     out_shape = tuple(x.shape[p] for p in perm)
     num_chunks = (n + chunk - 1) // chunk
     offsets = ops.arange(0, chunk, 1, dtype=ms.int32)
@@ -82,7 +82,7 @@ def permute(x, perm, chunk):
     j = ops.zeros((), ms.int32)
     while j < num_chunks:
         rows = ops.minimum(j * chunk + offsets, n - 1)
-        part = ops.transpose(ops.gather(x, rows, perm[0]), perm)
+        part = transpose(ops.gather(x, rows, perm[0]), perm)
         out = ops.tensor_scatter_update(out, rows.reshape(chunk, 1), part)
         j = j + 1
     return out

@@ -75,7 +75,8 @@ class InputEmbedder:
         msa = expand(self.preprocess_1d(target_feat)[None], msa.shape) + msa
         n = target_feat.shape[0]
         shape = (n, n, self.left_single.n_out)
-        pair = expand(self.left_single(target_feat)[:, None], shape) + expand(self.right_single(target_feat)[None], shape)
+        pair = (expand(self.left_single(target_feat)[:, None], shape)
+                + expand(self.right_single(target_feat)[None], shape))
         if self.max_relative_feature:
             # Linear(one_hot(offset)) == row ``offset`` of the weights (exactly), without the [N, N, 65] one-hot
             rel = relative_position_index(residue_index, self.max_relative_feature)

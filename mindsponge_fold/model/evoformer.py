@@ -12,7 +12,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import Parameter, Tensor, ops
 
-from mindsponge_fold.model import chunking
+from mindsponge_fold.model import chunking, kernels
 from mindsponge_fold.model.primitives import (Attention, GlobalAttention, LayerNorm, Linear, Module, SharedDropout,
                                               dropout_broadcast_dim, expand)
 
@@ -28,8 +28,8 @@ def pair_bias(pair, weights, dtype):
     """pair [Q, K, c] (layer-normed) x weights [c, H] -> attention bias [H, Q, K]."""
     q, k, c = pair.shape
     h = weights.shape[-1]
-    b = ops.matmul(pair.reshape(q * k, c).astype(dtype), weights.astype(dtype))
-    return ops.transpose(b.reshape(q, k, h), (2, 0, 1))
+    b = kernels.matmul(pair.reshape(q * k, c).astype(dtype), weights.astype(dtype))
+    return kernels.transpose(b.reshape(q, k, h), (2, 0, 1))
 
 
 class Transition(Module):
@@ -81,7 +81,7 @@ class MSAColumnAttention(Module):
 
     def construct(self, msa, msa_mask, idx=None):
         x = self.query_norm(self.permute(msa, (1, 0, 2)), idx)
-        out = self.attention(x, x, ops.transpose(msa_mask, (1, 0)), None, idx)
+        out = self.attention(x, x, kernels.transpose(msa_mask, (1, 0)), None, idx)
         return self.permute(out, (1, 0, 2))
 
 
@@ -99,7 +99,8 @@ class MSAColumnGlobalAttention(Module):
         # every column is independent: at inference a few columns at a time (their normed input, keys, values and
         # gates [rows, c] per column are the large intermediates)
         chunk = self.rows_per_chunk(cols, rows * 4 * c)
-        out = chunking.map_rows(self._columns, chunk, (self.permute(msa, (1, 0, 2)), ops.transpose(msa_mask, (1, 0))),
+        columns = (self.permute(msa, (1, 0, 2)), kernels.transpose(msa_mask, (1, 0)))
+        out = chunking.map_rows(self._columns, chunk, columns,
                                 (idx,), (rows, c), self.dtype)
         return self.permute(out, (1, 0, 2))
 
@@ -127,7 +128,7 @@ class TriangleAttention(Module):
     def construct(self, pair, pair_mask, idx=None):
         if self.per_column:
             pair = self.permute(pair, (1, 0, 2))
-            pair_mask = ops.transpose(pair_mask, (1, 0))
+            pair_mask = kernels.transpose(pair_mask, (1, 0))
         x = self.query_norm(pair, idx)
         bias = pair_bias(x, self.take(self.feat_2d_weights, idx), self.dtype)
         out = self.attention(x, x, pair_mask, bias, idx)
@@ -197,7 +198,7 @@ class OuterProductMean(Module):
         mask3 = expand(mask[..., None], (s, n, oc))
         left = mask3 * self.left_projection(x, idx)                                 # [S, N, oc]
         right = (mask3 * self.right_projection(x, idx)).reshape(s, n * oc)
-        norm = ops.matmul(ops.transpose(mask, (1, 0)), mask)                          # [N, N] rows both present
+        norm = kernels.matmul_ta(mask, mask)                                          # [N, N] rows both present
         w = self.take(self.output_w, idx).reshape(oc * oc, self.pair_channel).astype(self.dtype)
         b = self.take(self.output_b, idx).astype(self.dtype)
         chunk = self.rows_per_chunk(n, n * (2 * oc * oc + self.pair_channel))
@@ -209,19 +210,31 @@ class OuterProductMean(Module):
         rows, oc, s = left_t.shape
         n = norm.shape[1]
         # outer[i, c, j, e] = sum_s left[s, i, c] right[s, j, e]
-        outer = ops.matmul(left_t.reshape(rows * oc, s), right)
-        outer = ops.transpose(outer.reshape(rows, oc, n, oc), (0, 2, 1, 3)).reshape(rows * n, oc * oc)
-        act = ops.bias_add(ops.matmul(outer, w), b).reshape(rows, n, self.pair_channel)
+        outer = kernels.matmul(left_t.reshape(rows * oc, s), right)
+        outer = kernels.transpose(outer.reshape(rows, oc, n, oc), (0, 2, 1, 3)).reshape(rows * n, oc * oc)
+        act = ops.bias_add(kernels.matmul(outer, w), b).reshape(rows, n, self.pair_channel)
         return act / expand(1e-3 + norm[..., None], act.shape)
+
+
+MSA_SITES = ("msa_row_attention_with_pair_bias", "msa_column_attention", "msa_transition")
+PAIR_SITES = ("outer_product_mean", "triangle_multiplication_outgoing", "triangle_multiplication_incoming",
+              "triangle_attention_starting_node", "triangle_attention_ending_node", "pair_transition")
 
 
 class EvoformerIteration(Module):
     """One Evoformer block (Suppl. Alg. 6 lines 2-10); with ``is_extra_msa`` the extra-MSA block (Alg. 18), whose
-    column attention is global (Alg. 19). Parameters are stacked over the ``stack`` blocks."""
+    column attention is global (Alg. 19). Parameters are stacked over the ``stack`` blocks.
 
-    def __init__(self, ctx, config, msa_channel, pair_channel, is_extra_msa, stack=()):
+    ``construct(msa, pair, msa_mask, pair_mask, idx, drop, drop_idx)``: ``idx`` picks the layer's weights, ``drop``
+    holds the dropout masks of the whole stack (keys ``<name>/<module>``, leading block axis), taken at ``drop_idx``
+    (default ``idx``). ``name`` is the stack's AlphaFold name (``evoformer_iteration`` / ``extra_msa_stack``) and
+    ``num_block`` its depth, which the dropout masks are stacked over even when this Cell holds one layer's weights
+    (the host-driven recomputation builds such single-layer copies)."""
+
+    def __init__(self, ctx, config, msa_channel, pair_channel, is_extra_msa, stack=(), name=None, num_block=None):
         super().__init__(ctx, stack)
         self.is_extra_msa = bool(is_extra_msa)
+        self.stack_name = name or ("extra_msa_stack" if self.is_extra_msa else "evoformer_iteration")
         self.outer_first = bool(config.outer_product_mean.first)
         self.msa_row_attention_with_pair_bias = MSARowAttentionWithPairBias(
             ctx, config.msa_row_attention_with_pair_bias, msa_channel, pair_channel, stack)
@@ -242,9 +255,14 @@ class EvoformerIteration(Module):
             ctx, config.triangle_attention_ending_node, pair_channel, stack)
         self.pair_transition = Transition(ctx, config.pair_transition, pair_channel, stack)
 
-        def drop(name):
-            sub = config[name]
-            return SharedDropout(ctx, sub.dropout_rate, dropout_broadcast_dim(sub))
+        depth = tuple(stack) if num_block is None else (int(num_block),)
+        msa_dims = ("E" if self.is_extra_msa else "S", "N", int(msa_channel))
+        pair_dims = ("N", "N", int(pair_channel))
+
+        def drop(site):
+            sub = config[site]
+            return SharedDropout(ctx, sub.dropout_rate, dropout_broadcast_dim(sub), key=f"{self.stack_name}/{site}",
+                                 dims=msa_dims if site in MSA_SITES else pair_dims, stack=depth)
 
         self.drop_row = drop("msa_row_attention_with_pair_bias")
         self.drop_col = drop("msa_column_attention")
@@ -256,47 +274,52 @@ class EvoformerIteration(Module):
         self.drop_tri_end = drop("triangle_attention_ending_node")
         self.drop_pair_transition = drop("pair_transition")
 
-    def construct(self, msa, pair, msa_mask, pair_mask, idx=None):
+    def construct(self, msa, pair, msa_mask, pair_mask, idx=None, drop=None, drop_idx=None):
+        d = idx if drop_idx is None else drop_idx
         if self.outer_first:
-            pair = pair + self.drop_outer(self.outer_product_mean(msa, msa_mask, idx))
-        msa = msa + self.drop_row(self.msa_row_attention_with_pair_bias(msa, msa_mask, pair, idx))
+            pair = pair + self.drop_outer(self.outer_product_mean(msa, msa_mask, idx), drop, d)
+        msa = msa + self.drop_row(self.msa_row_attention_with_pair_bias(msa, msa_mask, pair, idx), drop, d)
         if self.is_extra_msa:
-            msa = msa + self.drop_col(self.msa_column_global_attention(msa, msa_mask, idx))
+            msa = msa + self.drop_col(self.msa_column_global_attention(msa, msa_mask, idx), drop, d)
         else:
-            msa = msa + self.drop_col(self.msa_column_attention(msa, msa_mask, idx))
-        msa = msa + self.drop_msa_transition(self.msa_transition(msa, msa_mask, idx))
+            msa = msa + self.drop_col(self.msa_column_attention(msa, msa_mask, idx), drop, d)
+        msa = msa + self.drop_msa_transition(self.msa_transition(msa, msa_mask, idx), drop, d)
         if not self.outer_first:
-            pair = pair + self.drop_outer(self.outer_product_mean(msa, msa_mask, idx))
-        pair = pair + self.drop_tri_out(self.triangle_multiplication_outgoing(pair, pair_mask, idx))
-        pair = pair + self.drop_tri_in(self.triangle_multiplication_incoming(pair, pair_mask, idx))
-        pair = pair + self.drop_tri_start(self.triangle_attention_starting_node(pair, pair_mask, idx))
-        pair = pair + self.drop_tri_end(self.triangle_attention_ending_node(pair, pair_mask, idx))
-        pair = pair + self.drop_pair_transition(self.pair_transition(pair, pair_mask, idx))
+            pair = pair + self.drop_outer(self.outer_product_mean(msa, msa_mask, idx), drop, d)
+        pair = pair + self.drop_tri_out(self.triangle_multiplication_outgoing(pair, pair_mask, idx), drop, d)
+        pair = pair + self.drop_tri_in(self.triangle_multiplication_incoming(pair, pair_mask, idx), drop, d)
+        pair = pair + self.drop_tri_start(self.triangle_attention_starting_node(pair, pair_mask, idx), drop, d)
+        pair = pair + self.drop_tri_end(self.triangle_attention_ending_node(pair, pair_mask, idx), drop, d)
+        pair = pair + self.drop_pair_transition(self.pair_transition(pair, pair_mask, idx), drop, d)
         return msa, pair
 
 
-def run_stack(block, num_block, msa, pair, msa_mask, pair_mask):
-    """Apply the stacked ``block`` ``num_block`` times (layer i uses weights [i]) in a graph-mode while loop.
+def run_stack(block, num_block, msa, pair, msa_mask, pair_mask, drop=None):
+    """Apply the stacked ``block`` ``num_block`` times (layer i uses weights [i] and dropout masks [i]) in a
+    graph-mode while loop.
 
     Suppl. Alg. 2 lines 14-17 (extra-MSA stack) and Alg. 6 (Evoformer stack)."""
     i = Tensor(0, ms.int32)
     while i < num_block:
-        msa, pair = block(msa, pair, msa_mask, pair_mask, i)
+        msa, pair = block(msa, pair, msa_mask, pair_mask, i, drop)
         i = i + 1
     return msa, pair
 
 
-def make_stack_block(ctx, model_config, is_extra_msa, use_remat):
+def make_stack_block(ctx, model_config, is_extra_msa, stack=None):
     """The stacked EvoformerIteration of the main (``evoformer_iteration``) or extra-MSA (``extra_msa_stack``)
-    stack, with per-block recomputation when ``use_remat``."""
+    stack; ``stack=()`` builds a single layer's weights with the stack's dropout sites (host recomputation).
+    With ``ctx.remat == 'graph'`` the block is recomputed in the backward pass (``Cell.recompute``)."""
     c = model_config.embeddings_and_evoformer
+    depth = int(c.extra_msa_stack_num_block if is_extra_msa else c.evoformer_num_block)
+    stack = (depth,) if stack is None else tuple(stack)
     if is_extra_msa:
-        block = EvoformerIteration(ctx, c.evoformer, c.extra_msa_channel, c.pair_channel, True,
-                                   stack=(c.extra_msa_stack_num_block,))
+        block = EvoformerIteration(ctx, c.evoformer, c.extra_msa_channel, c.pair_channel, True, stack=stack,
+                                   num_block=depth)
     else:
-        block = EvoformerIteration(ctx, c.evoformer, c.msa_channel, c.pair_channel, False,
-                                   stack=(c.evoformer_num_block,))
-    if use_remat:
+        block = EvoformerIteration(ctx, c.evoformer, c.msa_channel, c.pair_channel, False, stack=stack,
+                                   num_block=depth)
+    if ctx.remat == "graph":
         block.recompute()
     return block
 

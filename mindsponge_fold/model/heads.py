@@ -9,6 +9,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import Tensor, ops
 
+from mindsponge_fold.model import kernels
 from mindsponge_fold.model.primitives import LayerNorm, Linear, Module
 
 F32 = ms.float32
@@ -31,7 +32,7 @@ class DistogramHead(Module):
 
     def construct(self, pair):
         half = self.half_logits(pair.astype(self.dtype)).astype(F32)
-        return {"logits": half + half.transpose(1, 0, 2), "bin_edges": self.bin_edges}
+        return {"logits": half + kernels.transpose(half, (1, 0, 2)), "bin_edges": self.bin_edges}
 
 
 class MaskedMsaHead(Module):

@@ -14,8 +14,12 @@ Conventions (read this before writing a module):
 * Precision: modules compute in ``ctx.dtype`` (float32, or float16 on Ascend); LayerNorm statistics and softmax run in
   float32 when the config's ``precision.fp32_cells`` lists them, and the attention mask bias is always added in the
   softmax dtype with a constant that is finite there.
-* Dropout is active only in training mode (``Cell.set_train(True)``), with the paper's rates from the config, unless
-  ``model.global_config.deterministic``.
+* Dropout masks are inputs, not draws inside the graph: every :class:`SharedDropout` is a *site* (a key such as
+  ``evoformer_iteration/msa_row_attention_with_pair_bias``, the activation's symbolic shape, its stack and rate), the
+  training step samples the masks of all sites on the host from (seed, step, example, iteration)
+  (:mod:`mindsponge_fold.train.dropout`) and passes them down as the ``drop`` dict. No ``drop`` (inference, or
+  ``model.global_config.deterministic``) means no dropout. The same masks can therefore be replayed exactly, e.g. by
+  the host-driven recomputation of :mod:`mindsponge_fold.train.remat`.
 """
 from __future__ import annotations
 
@@ -26,7 +30,8 @@ import mindspore as ms
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
-from mindsponge_fold.model import chunking
+from mindsponge_fold.model import chunking, kernels
+from mindsponge_fold.model.attention_core import AttentionCore, RecomputingAttentionCore
 
 TRUNCATED_NORMAL_STDDEV_FACTOR = np.asarray(.87962566103423978, dtype=np.float32)
 LOGIT_CLIP = 1e8           # AlphaFold's (fork's) logit clip for float32 softmax inputs
@@ -42,6 +47,7 @@ class ModelContext:
     deterministic: bool = False                     # no dropout even when training
     zero_init: bool = True                          # zero-initialised output layers (AlphaFold's default)
     chunk_size: int = 0                             # inference chunking (0 = off, k rows, -1 = auto; see chunking)
+    remat: str = "none"                             # training recomputation: none | graph | host (see resolve_remat)
     seed: int = 0
     rng: np.random.Generator = field(default=None, compare=False, repr=False)
 
@@ -59,6 +65,7 @@ class ModelContext:
             deterministic=bool(gcfg.deterministic),
             zero_init=bool(gcfg.zero_init),
             chunk_size=chunking.setting_from_config(cfg.chunking.chunk_size),
+            remat=resolve_remat(gcfg.use_remat),
             seed=int(cfg.train.seed if seed is None else seed),
         )
 
@@ -70,6 +77,26 @@ class ModelContext:
 
     def dtype_of(self, family: str):
         return ms.float32 if (family in self.fp32_cells or self.dtype == ms.float32) else self.dtype
+
+
+def resolve_remat(use_remat, device: str | None = None) -> str:
+    """``model.global_config.use_remat`` -> how the training step recomputes the trunk blocks (Suppl. 1.11.8).
+
+    * ``false``: no recomputation ('none');
+    * ``"graph"``: ``Cell.recompute()`` on the stacked blocks inside the gradient graph (frees activations on Ascend
+      and GPU; on MindSpore 2.10's CPU backend it saves nothing, scripts/bench_remat_cpu.py);
+    * ``"host"``: recomputation driven from the host, block by block (:mod:`mindsponge_fold.train.remat`): memory
+      independent of the depth on every backend;
+    * ``true``: 'host' on CPU, 'graph' on Ascend/GPU (``device``, default MindSpore's current device target)."""
+    if use_remat is False or use_remat is None:
+        return "none"
+    if use_remat in ("host", "graph"):
+        return use_remat
+    if use_remat is True:
+        if device is None:
+            device = ms.get_context("device_target")
+        return "host" if str(device).upper() == "CPU" else "graph"
+    raise ValueError(f"model.global_config.use_remat must be true, false, 'host' or 'graph', got {use_remat!r}")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -143,7 +170,7 @@ class Module(nn.Cell):
         return chunking.rows_per_chunk(self.chunk_setting, num_rows, row_elems)
 
     def permute(self, x, perm):
-        """``ops.transpose(x, perm)``; at inference in chunks of output rows (see :func:`chunking.permute`)."""
+        """``x`` permuted; at inference in chunks of output rows (see :func:`chunking.permute`)."""
         n = x.shape[perm[0]]
         elems = 1
         for d in x.shape:
@@ -173,7 +200,7 @@ class Linear(Module):
     def construct(self, x, idx=None):
         w = self.take(self.weights, idx).reshape(self.n_in, self.n_out)
         lead = x.shape[:x.ndim - len(self.in_shape)]
-        y = ops.matmul(x.reshape(-1, self.n_in).astype(self.dtype), w.astype(self.dtype))
+        y = kernels.matmul(x.reshape(-1, self.n_in).astype(self.dtype), w.astype(self.dtype))
         if self.use_bias:
             y = ops.bias_add(y, self.take(self.bias, idx).reshape(self.n_out).astype(self.dtype))
         return y.reshape(lead + self.out_shape)
@@ -245,16 +272,19 @@ class Attention(Module):
         self.add_param("output_w", (num_head, self.vd, output_dim), "zeros" if ctx.zero_init else "glorot")
         self.add_param("output_b", (output_dim,), "zeros")
         self.softmax_dtype = ctx.dtype_of("softmax")
-        self.bmm = ops.BatchMatMul()
-        self.bmm_t = ops.BatchMatMul(transpose_b=True)
+        clip = LOGIT_CLIP if self.softmax_dtype == ms.float32 else 1e4
+        # host-driven recomputation: the memory-lean kernel (see attention_core for why not in the one-graph step)
+        core = RecomputingAttentionCore if ctx.remat == "host" else AttentionCore
+        self.core = core(self.dtype, self.softmax_dtype, clip, has_pair_bias=False)
+        self.core_with_bias = core(self.dtype, self.softmax_dtype, clip, has_pair_bias=True)
         self.scale = float(self.kd) ** -0.5
 
     def _proj(self, x, w):
-        """x [B, N, c] @ w [c, H, d] -> [B, H, N, d]."""
+        """x [B, N, c] @ w [c, H, d] -> [B, N, H, d]."""
         b, n, c = x.shape
         h, d = w.shape[-2], w.shape[-1]
-        y = ops.matmul(x.reshape(b * n, c).astype(self.dtype), w.reshape(c, h * d).astype(self.dtype))
-        return y.reshape(b, n, h, d).transpose(0, 2, 1, 3)
+        y = kernels.matmul(x.reshape(b * n, c).astype(self.dtype), w.reshape(c, h * d).astype(self.dtype))
+        return y.reshape(b, n, h, d)
 
     def construct(self, q_data, m_data, key_mask, nonbatched_bias=None, idx=None):
         b, nq, _ = q_data.shape
@@ -270,26 +300,22 @@ class Attention(Module):
 
     def _attend(self, q_data, m_data, key_mask, nonbatched_bias, idx):
         b, nq, _ = q_data.shape
-        nk = m_data.shape[1]
-        q = self._proj(q_data, self.take(self.query_w, idx)) * self.scale      # [B,H,Q,kd]
-        k = self._proj(m_data, self.take(self.key_w, idx))                     # [B,H,K,kd]
-        v = self._proj(m_data, self.take(self.value_w, idx))                   # [B,H,K,vd]
-        logits = self.bmm_t(q, k)                                                      # [B,H,Q,K]
+        q = self._proj(q_data, self.take(self.query_w, idx)) * self.scale      # [B,Q,H,kd]
+        k = self._proj(m_data, self.take(self.key_w, idx))                     # [B,K,H,kd]
+        v = self._proj(m_data, self.take(self.value_w, idx))                   # [B,K,H,vd]
         bias = mask_bias(key_mask, self.softmax_dtype)
-        if bias.ndim == 2:
-            bias = bias[:, None, None, :]
-        if nonbatched_bias is not None:
-            shape = (b, self.h, nq, nk)
-            bias = expand(bias, shape) + expand(nonbatched_bias.astype(self.softmax_dtype)[None], shape)
-        weights = softmax_with_bias(logits, bias, self.softmax_dtype).astype(self.dtype)
-        avg = self.bmm(weights, v).transpose(0, 2, 1, 3)                               # [B,Q,H,vd]
+        bias = bias.reshape(bias.shape[:-1] + (1,) * (4 - bias.ndim) + bias.shape[-1:])  # [B or 1, 1, 1, K]
+        if nonbatched_bias is None:
+            avg = self.core(q, k, v, bias, bias)
+        else:
+            avg = self.core_with_bias(q, k, v, bias, nonbatched_bias.astype(self.softmax_dtype))   # [B,Q,H,vd]
         if self.gating:
             gw = self.take(self.gating_w, idx).reshape(self.q_dim, self.h * self.vd).astype(self.dtype)
-            gate = ops.matmul(q_data.reshape(b * nq, self.q_dim).astype(self.dtype), gw)
+            gate = kernels.matmul(q_data.reshape(b * nq, self.q_dim).astype(self.dtype), gw)
             gate = ops.bias_add(gate, self.take(self.gating_b, idx).reshape(self.h * self.vd).astype(self.dtype))
             avg = avg * ops.sigmoid(gate).reshape(b, nq, self.h, self.vd)
         ow = self.take(self.output_w, idx).reshape(self.h * self.vd, self.output_dim).astype(self.dtype)
-        out = ops.matmul(avg.reshape(b * nq, self.h * self.vd), ow)
+        out = kernels.matmul(avg.reshape(b * nq, self.h * self.vd), ow)
         out = ops.bias_add(out, self.take(self.output_b, idx).astype(self.dtype))
         return out.reshape(b, nq, self.output_dim)
 
@@ -322,12 +348,13 @@ class GlobalAttention(Module):
         b, n, c = m_data.shape
         dt = self.dtype
         mask = q_mask.astype(dt)
-        v = ops.matmul(m_data.reshape(b * n, c).astype(dt), self.take(self.value_w, idx).astype(dt)).reshape(b, n, self.d)
-        k = ops.matmul(m_data.reshape(b * n, c).astype(dt), self.take(self.key_w, idx).astype(dt)).reshape(b, n, self.d)
+        rows = m_data.reshape(b * n, c).astype(dt)
+        v = kernels.matmul(rows, self.take(self.value_w, idx).astype(dt)).reshape(b, n, self.d)
+        k = kernels.matmul(rows, self.take(self.key_w, idx).astype(dt)).reshape(b, n, self.d)
         q_avg = (expand(mask[..., None], (b, n, c)) * q_data.astype(dt)).sum(1) \
             / expand(mask.sum(1)[..., None] + 1e-10, (b, c))                                          # [B,c]
         qw = self.take(self.query_w, idx).reshape(c, self.h * self.d).astype(dt)
-        q = ops.matmul(q_avg, qw).reshape(b, self.h, self.d) * (float(self.d) ** -0.5)          # [B,H,d]
+        q = kernels.matmul(q_avg, qw).reshape(b, self.h, self.d) * (float(self.d) ** -0.5)          # [B,H,d]
         logits = self.bmm_t(q, k)                                                                 # [B,H,K]
         bias = mask_bias(q_mask, self.softmax_dtype)[:, None, :]
         weights = softmax_with_bias(logits, bias, self.softmax_dtype).astype(dt)
@@ -336,34 +363,56 @@ class GlobalAttention(Module):
         ob = self.take(self.output_b, idx).astype(dt)
         if self.gating:
             gw = self.take(self.gating_w, idx).reshape(c, self.h * self.d).astype(dt)
-            gate = ops.matmul(q_data.reshape(b * n, c).astype(dt), gw)
+            gate = kernels.matmul(q_data.reshape(b * n, c).astype(dt), gw)
             gate = ops.sigmoid(ops.bias_add(gate, self.take(self.gating_b, idx).reshape(self.h * self.d).astype(dt)))
             hd = self.h * self.d
             out = expand(avg.reshape(b, 1, hd), (b, n, hd)) * gate.reshape(b, n, hd)
-            return ops.bias_add(ops.matmul(out.reshape(b * n, hd), ow), ob).reshape(b, n, self.output_dim)
-        out = ops.matmul(avg.reshape(b, self.h * self.d), ow) + ob
+            return ops.bias_add(kernels.matmul(out.reshape(b * n, hd), ow), ob).reshape(b, n, self.output_dim)
+        out = kernels.matmul(avg.reshape(b, self.h * self.d), ow) + ob
         return ops.broadcast_to(out[:, None, :], (b, n, self.output_dim))
 
 
 class SharedDropout(nn.Cell):
-    """Dropout whose mask is shared along ``broadcast_dim`` (AlphaFold's dropout_wrapper: per-row modules share
-    the mask across rows, per-column modules across columns). Identity unless training, rate > 0 and not
-    deterministic."""
+    """Dropout with a host-sampled mask shared along ``broadcast_dim`` (AlphaFold's dropout_wrapper: per-row modules
+    share the mask across rows, per-column modules across columns; ``None``: nothing shared).
 
-    def __init__(self, ctx, rate: float, broadcast_dim=None):
+    A *site*: ``key`` names its masks in the ``drop`` dict, ``dims`` is the activation's shape with symbolic sizes
+    ('S' MSA rows, 'E' extra-MSA rows, 'N' residues, ints for channels) and ``stack`` the leading mask axes (e.g. the
+    block index of a stacked module, 'T' for templates). ``construct(x, drop, idx)`` multiplies by
+    ``drop[key][idx]`` (already scaled by 1/keep, see :mod:`mindsponge_fold.train.dropout`); without ``drop`` or
+    without the key it is the identity. A rate of 0 (or ``ctx.deterministic``) is a site with no masks."""
+
+    def __init__(self, ctx, rate: float, broadcast_dim=None, key: str = "", dims=(), stack=()):
         super().__init__()
         self.rate = 0.0 if ctx.deterministic else float(rate)
         self.broadcast_dim = broadcast_dim
-        self.keep = 1.0 - self.rate
+        self.key = str(key)
+        self.dims = tuple(dims)
+        self.stack = tuple(stack)
 
-    def construct(self, x):
-        if not self.training or self.rate <= 0.0:
-            return x
-        shape = list(x.shape)
+    def mask_shape(self, sizes: dict) -> tuple:
+        """The mask's shape for concrete symbolic sizes (e.g. {'S': 128, 'N': 256, 'T': 4}): the stack axes flattened
+        into one leading axis (template t, block i -> t * num_block + i), then the activation's shape with 1 on the
+        shared axis."""
+        dims = [sizes[d] if isinstance(d, str) else int(d) for d in self.dims]
         if self.broadcast_dim is not None:
-            shape[self.broadcast_dim] = 1
-        keep = (ops.rand(tuple(shape), dtype=ms.float32) < self.keep).astype(x.dtype)
-        return x * keep / self.keep
+            dims[self.broadcast_dim] = 1
+        lead = 1
+        for d in self.stack:
+            lead *= sizes[d] if isinstance(d, str) else int(d)
+        return (lead,) + tuple(dims)
+
+    def construct(self, x, drop=None, idx=None):
+        if drop is None or self.rate <= 0.0:
+            return x
+        if self.key not in drop:
+            return x
+        mask = drop[self.key]
+        if isinstance(idx, int):
+            mask = mask[idx]
+        elif idx is not None:
+            mask = ops.gather(mask, idx, 0)
+        return x * expand(mask.astype(x.dtype), x.shape)
 
 
 def dropout_broadcast_dim(config) -> int | None:

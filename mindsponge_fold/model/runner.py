@@ -63,7 +63,6 @@ class ModelRunner:
     def __init__(self, cfg, weights=None, use_ema: bool = False, bucket: bool = True, ctx=None, device=None,
                  compile_cache=None):
         from mindsponge_fold.model.alphafold import TupleOutput, build_model
-        from mindsponge_fold.model.params import load_weights
         set_graph_mode(device)
         self.cfg = cfg
         self.bucket = bucket

@@ -6,8 +6,9 @@ share one ``fold_iteration``. They are unrolled (a Python loop, one set of weigh
 per-layer outputs carried through a ``while`` loop as accumulators, MindSpore 2.10 returned the FIRST execution's
 accumulator values again when the compiled graph was re-executed inside the full model (the loop's other carried
 values were fresh); tests/test_model_graph_reuse.py guards this. The depth here is fixed (8), so unrolling costs a
-constant few seconds of compile time, unlike the 48-block Evoformer stack. Internally backbone translations are in units of ``position_scale`` (nm), as in AlphaFold; every output is in
-Angstrom. The geometry (points, rotations, the attention softmax) is always float32.
+constant few seconds of compile time, unlike the 48-block Evoformer stack. Internally backbone translations are in
+units of ``position_scale`` (nm), as in AlphaFold; every output is in Angstrom. The geometry
+(points, rotations, the attention softmax) is always float32.
 """
 import math
 
@@ -16,6 +17,7 @@ import numpy as np
 from mindspore import Tensor, ops
 
 from mindsponge_fold.model import all_atom
+from mindsponge_fold.model.kernels import transpose as T
 from mindsponge_fold.model import geometry as g
 from mindsponge_fold.model.primitives import LayerNorm, Linear, Module, SharedDropout, expand
 
@@ -68,28 +70,28 @@ class InvariantPointAttention(Module):
         k_scalar, v_scalar = kv_scalar[..., :sqk], kv_scalar[..., sqk:]
         q_point = self._points_global(rot, trans, self.q_point_local(act), pqk)             # [N, 3, H, Pqk]
         kv_point = self._points_global(rot, trans, self.kv_point_local(act), pqk + pv)     # [N, 3, H, Pqk+Pv]
-        q_pts = q_point.transpose(2, 0, 3, 1).reshape(h, n, pqk * 3)
-        k_pts = kv_point[..., :pqk].transpose(2, 0, 3, 1).reshape(h, n, pqk * 3)
-        v_pts = kv_point[..., pqk:].transpose(2, 0, 1, 3).reshape(h, n, 3 * pv)
+        q_pts = T(q_point, (2, 0, 3, 1)).reshape(h, n, pqk * 3)
+        k_pts = T(kv_point[..., :pqk], (2, 0, 3, 1)).reshape(h, n, pqk * 3)
+        v_pts = T(kv_point[..., pqk:], (2, 0, 1, 3)).reshape(h, n, 3 * pv)
 
         point_weights = self.point_weight * ops.softplus(self.trainable_point_weights.astype(F32))     # [H]
         shape = (h, n, n, pqk * 3)
         diff = expand(q_pts[:, :, None, :], shape) - expand(k_pts[:, None, :, :], shape)
         attn_qk_point = expand(-0.5 * point_weights[:, None, None], (h, n, n)) * (diff * diff).sum(-1)   # [H, N, N]
-        q = (self.scalar_weight * q_scalar).transpose(1, 0, 2)
-        attn_logits = self.bmm_t(q, k_scalar.transpose(1, 0, 2)) + attn_qk_point
-        attention_2d = self.attention_2d(pair_act).astype(F32).transpose(2, 0, 1)
+        q = T(self.scalar_weight * q_scalar, (1, 0, 2))
+        attn_logits = self.bmm_t(q, T(k_scalar, (1, 0, 2))) + attn_qk_point
+        attention_2d = T(self.attention_2d(pair_act).astype(F32), (2, 0, 1))
         attn_logits = attn_logits + self.attention_2d_weight * attention_2d
         mask = seq_mask.astype(F32)
         attn_logits = attn_logits - expand(1e5 * (1.0 - mask[:, None] * mask[None, :]), (h, n, n))
         attn = ops.softmax(attn_logits, -1)                                                  # [H, N, N]
 
-        result_scalar = self.bmm(attn, v_scalar.transpose(1, 0, 2)).transpose(1, 0, 2).reshape(n, h * sv)
-        result_global = self.bmm(attn, v_pts).reshape(h, n, 3, pv).transpose(1, 2, 0, 3).reshape(n, 3, h * pv)
+        result_scalar = T(self.bmm(attn, T(v_scalar, (1, 0, 2))), (1, 0, 2)).reshape(n, h * sv)
+        result_global = T(self.bmm(attn, v_pts).reshape(h, n, 3, pv), (1, 2, 0, 3)).reshape(n, 3, h * pv)
         result_local = self.bmm_ta(rot, result_global - trans[:, :, None])                  # [N, 3, H*Pv]
         x, y, z = result_local[:, 0], result_local[:, 1], result_local[:, 2]
         norm = ops.sqrt(self.dist_epsilon + x * x + y * y + z * z)
-        result_2d = self.bmm(attn.transpose(1, 0, 2), pair_act.astype(F32)).reshape(n, h * self.c_z)
+        result_2d = self.bmm(T(attn, (1, 0, 2)), pair_act.astype(F32)).reshape(n, h * self.c_z)
         features = ops.concat([result_scalar, x, y, z, norm, result_2d], -1)
         return self.output_projection(features)
 
@@ -146,20 +148,25 @@ class FoldIteration(Module):
         self.transition_layer_norm = LayerNorm(ctx, c)
         self.affine_update = Linear(ctx, c, 6, "final")
         self.rigid_sidechain = MultiRigidSidechain(ctx, config.sidechain, c)
-        self.dropout = SharedDropout(ctx, config.dropout, None)
+        # AlphaFold drops out (unshared) after the attention and after the transition of every layer
+        layers = (int(config.num_layer),)
+        self.attention_dropout = SharedDropout(ctx, config.dropout, None, key="structure_module/attention",
+                                               dims=("N", int(c)), stack=layers)
+        self.transition_dropout = SharedDropout(ctx, config.dropout, None, key="structure_module/transition",
+                                                dims=("N", int(c)), stack=layers)
         self.position_scale = float(config.position_scale)
         self.last_transition = n_trans - 1
 
-    def construct(self, act, initial_act, pair_act, seq_mask, aatype, quat, trans):
+    def construct(self, act, initial_act, pair_act, seq_mask, aatype, quat, trans, drop=None, layer=0):
         rot = g.quat_to_rot(quat)
         act = act + self.invariant_point_attention(act, pair_act, seq_mask, rot, trans)
-        act = self.attention_layer_norm(self.dropout(act))
+        act = self.attention_layer_norm(self.attention_dropout(act, drop, layer))
         input_act = act
         for k, name in enumerate(self.transition_names):
             act = getattr(self, name)(act)
             if k < self.last_transition:
                 act = ops.relu(act)
-        act = self.transition_layer_norm(self.dropout(act + input_act))
+        act = self.transition_layer_norm(self.transition_dropout(act + input_act, drop, layer))
         update = self.affine_update(act).astype(F32)
         quat, rot, trans = g.quat_affine_pre_compose(quat, rot, trans, update)
         sidechain = self.rigid_sidechain(rot, trans * self.position_scale, act, initial_act, aatype)
@@ -192,7 +199,7 @@ class StructureModule(Module):
         self.position_scale = float(sm_config.position_scale)
         self.traj_scale = Tensor(np.array([1.0] * 4 + [self.position_scale] * 3, np.float32))
 
-    def construct(self, single, pair, batch):
+    def construct(self, single, pair, batch, drop=None):
         aatype = batch["aatype"]
         seq_mask = batch["seq_mask"].astype(F32)
         n = single.shape[0]
@@ -204,8 +211,8 @@ class StructureModule(Module):
         trans = ops.zeros((n, 3), F32)
         layers = self.num_layer
         traj, angles, unnormalized, frames, atom_pos = [], [], [], [], []
-        for _ in range(layers):      # shared weights, unrolled: see the module docstring
-            out = self.fold_iteration(act, initial_act, pair_act, seq_mask, aatype, quat, trans)
+        for layer in range(layers):      # shared weights, unrolled: see the module docstring
+            out = self.fold_iteration(act, initial_act, pair_act, seq_mask, aatype, quat, trans, drop, layer)
             act, quat_new, trans = out[0], out[1], out[2]
             traj.append(ops.concat([quat_new, trans], -1) * self.traj_scale)
             angles.append(out[3])

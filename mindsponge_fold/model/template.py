@@ -51,7 +51,8 @@ def backbone_unit_vectors(positions, backbone_mask_2d):
 
 class TemplatePairBlock(Module):
     """One block of Suppl. Alg. 16 (stacked weights): triangle attention (start, end), triangle multiplication
-    (outgoing, incoming), pair transition, each a residual update with shared dropout."""
+    (outgoing, incoming), pair transition, each a residual update with shared dropout. Dropout masks are keyed
+    ``template_pair_stack/<module>`` and stacked over (template, block), flattened: index ``t * num_block + i``."""
 
     def __init__(self, ctx, config, channels, stack=()):
         super().__init__(ctx, stack)
@@ -65,8 +66,10 @@ class TemplatePairBlock(Module):
                                                                        channels, stack)
         self.pair_transition = Transition(ctx, config.pair_transition, channels, stack)
 
-        def drop(name):
-            return SharedDropout(ctx, config[name].dropout_rate, dropout_broadcast_dim(config[name]))
+        def drop(site):
+            return SharedDropout(ctx, config[site].dropout_rate, dropout_broadcast_dim(config[site]),
+                                 key=f"template_pair_stack/{site}", dims=("N", "N", int(channels)),
+                                 stack=("T", int(config.num_block)))
 
         self.drop_tri_start = drop("triangle_attention_starting_node")
         self.drop_tri_end = drop("triangle_attention_ending_node")
@@ -74,28 +77,33 @@ class TemplatePairBlock(Module):
         self.drop_tri_in = drop("triangle_multiplication_incoming")
         self.drop_transition = drop("pair_transition")
 
-    def construct(self, act, mask, idx=None):
-        act = act + self.drop_tri_start(self.triangle_attention_starting_node(act, mask, idx))
-        act = act + self.drop_tri_end(self.triangle_attention_ending_node(act, mask, idx))
-        act = act + self.drop_tri_out(self.triangle_multiplication_outgoing(act, mask, idx))
-        act = act + self.drop_tri_in(self.triangle_multiplication_incoming(act, mask, idx))
-        return act + self.drop_transition(self.pair_transition(act, mask, idx))
+    def construct(self, act, mask, idx=None, drop=None, drop_idx=None):
+        d = idx if drop_idx is None else drop_idx
+        act = act + self.drop_tri_start(self.triangle_attention_starting_node(act, mask, idx), drop, d)
+        act = act + self.drop_tri_end(self.triangle_attention_ending_node(act, mask, idx), drop, d)
+        act = act + self.drop_tri_out(self.triangle_multiplication_outgoing(act, mask, idx), drop, d)
+        act = act + self.drop_tri_in(self.triangle_multiplication_incoming(act, mask, idx), drop, d)
+        return act + self.drop_transition(self.pair_transition(act, mask, idx), drop, d)
 
 
 class TemplatePairStack(Module):
-    """Suppl. Alg. 16: ``num_block`` TemplatePairBlocks (weights stacked in ``layer_stack``), graph-mode loop."""
+    """Suppl. Alg. 16: ``num_block`` TemplatePairBlocks (weights stacked in ``layer_stack``), graph-mode loop.
+    ``construct(act, mask, drop, t)``: ``t`` is the template's index into the dropout masks."""
 
-    def __init__(self, ctx, config, channels, use_remat=False):
+    def __init__(self, ctx, config, channels):
         super().__init__(ctx)
         self.num_block = int(config.num_block)
         self.layer_stack = TemplatePairBlock(ctx, config, channels, stack=(self.num_block,))
-        if use_remat:
+        if ctx.remat == "graph":
             self.layer_stack.recompute()
 
-    def construct(self, act, mask):
+    def construct(self, act, mask, drop=None, t=None):
         i = Tensor(0, ms.int32)
         while i < self.num_block:
-            act = self.layer_stack(act, mask, i)
+            if t is None:
+                act = self.layer_stack(act, mask, i, drop)
+            else:
+                act = self.layer_stack(act, mask, i, drop, t * self.num_block + i)
             i = i + 1
         return act
 
@@ -104,7 +112,7 @@ class SingleTemplateEmbedding(Module):
     """Pair features of one template (Alg. 2 line 9: distogram, masks, residue types, optional unit vectors),
     embedded and refined by the template pair stack (line 11)."""
 
-    def __init__(self, ctx, config, use_remat=False):
+    def __init__(self, ctx, config):
         super().__init__(ctx)
         channels = int(config.template_pair_stack.triangle_attention_ending_node.value_dim)
         dg = config.dgram_features
@@ -112,10 +120,10 @@ class SingleTemplateEmbedding(Module):
         self.use_unit_vector = bool(config.use_template_unit_vector)
         num_features = self.dgram[0] + 1 + 2 * TEMPLATE_AATYPE_CLASSES + 3 + 1
         self.embedding2d = Linear(ctx, num_features, channels, initializer="relu")
-        self.template_pair_stack = TemplatePairStack(ctx, config.template_pair_stack, channels, use_remat)
+        self.template_pair_stack = TemplatePairStack(ctx, config.template_pair_stack, channels)
         self.output_layer_norm = LayerNorm(ctx, channels)
 
-    def construct(self, aatype, positions, atom_mask, pseudo_beta, pseudo_beta_mask, mask_2d):
+    def construct(self, aatype, positions, atom_mask, pseudo_beta, pseudo_beta_mask, mask_2d, drop=None, t=None):
         n = aatype.shape[0]
         num_bins, min_bin, max_bin = self.dgram
         pb_mask_2d = pseudo_beta_mask[:, None] * pseudo_beta_mask[None, :]
@@ -132,43 +140,58 @@ class SingleTemplateEmbedding(Module):
         act = ops.concat([dgram, pb_mask_2d[..., None], aa_j, aa_i, unit, bb_mask_2d[..., None]], -1)
         act = act * expand(bb_mask_2d[..., None], act.shape)
         act = self.embedding2d(act)
-        act = self.template_pair_stack(act, mask_2d)
+        act = self.template_pair_stack(act, mask_2d, drop, t)
         return self.output_layer_norm(act)
 
 
 class TemplateEmbedding(Module):
     """Alg. 2 lines 9-13 with Alg. 17 (TemplatePointwiseAttention): every template embedded by the same
-    SingleTemplateEmbedding (one at a time, in a graph-mode loop), then attended to from each query pair entry.
-    Returns the update of the pair representation [N_res, N_res, c_z] (zero when no template exists)."""
+    SingleTemplateEmbedding (:meth:`embed_template`, one at a time, in a graph-mode loop: :meth:`embed_templates`),
+    then attended to from each query pair entry (:meth:`attend`). ``construct`` returns the update of the pair
+    representation [N_res, N_res, c_z] (zero when no template exists). ``batch`` holds the template features
+    (``template_aatype`` ...) of one recycling iteration."""
 
-    def __init__(self, ctx, config, pair_channel, use_remat=False):
+    def __init__(self, ctx, config, pair_channel):
         super().__init__(ctx)
         self.num_templates = int(config.max_templates)
         self.channels = int(config.template_pair_stack.triangle_attention_ending_node.value_dim)
-        self.single_template_embedding = SingleTemplateEmbedding(ctx, config, use_remat)
+        self.single_template_embedding = SingleTemplateEmbedding(ctx, config)
         att = config.attention
         self.attention = Attention(ctx, pair_channel, self.channels, att.num_head, pair_channel,
                                    key_dim=att.key_dim, value_dim=att.value_dim, gating=att.gating)
 
-    def construct(self, query_embedding, template_mask, aatype, positions, atom_mask, pseudo_beta, pseudo_beta_mask,
-                  mask_2d):
-        n, _, c_z = query_embedding.shape
-        num_t = template_mask.shape[0]
-        c_t = self.channels
-        stacked = chunking.zeros_from(query_embedding, (n, n, num_t, c_t), query_embedding.dtype)
+    def embed_template(self, batch, t, mask_2d, drop=None):
+        """Template ``t`` (an int32 Tensor) -> its embedding [N, N, c_t]."""
+        return self.single_template_embedding(
+            ops.gather(batch["template_aatype"], t, 0), ops.gather(batch["template_all_atom_positions"], t, 0),
+            ops.gather(batch["template_all_atom_masks"], t, 0), ops.gather(batch["template_pseudo_beta"], t, 0),
+            ops.gather(batch["template_pseudo_beta_mask"], t, 0), mask_2d, drop, t)
+
+    def embed_templates(self, batch, mask_2d, drop=None):
+        """Every template's embedding, stacked [N, N, T, c_t]."""
+        num_t = batch["template_mask"].shape[0]
+        n = mask_2d.shape[0]
+        stacked = chunking.zeros_from(mask_2d, (n, n, num_t, self.channels), self.dtype)
         t = Tensor(0, ms.int32)
         while t < num_t:
-            emb = self.single_template_embedding(ops.gather(aatype, t, 0), ops.gather(positions, t, 0),
-                                                 ops.gather(atom_mask, t, 0), ops.gather(pseudo_beta, t, 0),
-                                                 ops.gather(pseudo_beta_mask, t, 0), mask_2d)
+            emb = self.embed_template(batch, t, mask_2d, drop)
             select = _one_hot(t, num_t).astype(stacked.dtype).reshape(1, 1, num_t, 1)
             stacked = stacked + expand(select, stacked.shape) * expand(emb[:, :, None, :].astype(stacked.dtype),
                                                                       stacked.shape)
             t = t + 1
+        return stacked
+
+    def attend(self, query_embedding, stacked, template_mask):
+        """Alg. 17: query pair [N, N, c_z] attends over the stacked template embeddings -> pair update."""
+        n, _, c_z = query_embedding.shape
+        num_t, c_t = stacked.shape[2], stacked.shape[3]
         out = self.attention(query_embedding.reshape(n * n, 1, c_z), stacked.reshape(n * n, num_t, c_t),
                              template_mask.reshape(1, num_t))
         any_template = (template_mask.sum() > 0).astype(out.dtype)
         return out.reshape(n, n, c_z) * any_template
+
+    def construct(self, query_embedding, batch, mask_2d, drop=None):
+        return self.attend(query_embedding, self.embed_templates(batch, mask_2d, drop), batch["template_mask"])
 
 
 class TemplateTorsionEmbedder:
@@ -182,12 +205,12 @@ class TemplateTorsionEmbedder:
         self.template_projection = Linear(ctx, c.msa_channel, c.msa_channel, initializer="relu")
 
     def embed_template_rows(self, aatype, sin_cos, alt_sin_cos, torsion_mask):
-        """aatype [T, N], (alt_)sin_cos [T, N, 7, 2], torsion_mask [T, N, 7] -> rows [T, N, c_m], row mask [T, N]
-        (the psi-angle mask, as AlphaFold)."""
+        """aatype [T, N], (alt_)sin_cos [T, N, 7, 2], torsion_mask [T, N, 7] -> rows [T, N, c_m] (their MSA mask is
+        the psi-angle mask, as in AlphaFold: see the trunk's ``masks``)."""
         num_t, n = aatype.shape
         feats = ops.concat([_one_hot(aatype, TEMPLATE_AATYPE_CLASSES),
                             sin_cos.reshape(num_t, n, 2 * NUM_TORSIONS).astype(ms.float32),
                             alt_sin_cos.reshape(num_t, n, 2 * NUM_TORSIONS).astype(ms.float32),
                             torsion_mask.astype(ms.float32)], -1)
         rows = self.template_projection(ops.relu(self.template_single_embedding(feats)))
-        return rows, torsion_mask[:, :, 2]
+        return rows

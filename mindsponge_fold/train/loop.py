@@ -13,9 +13,9 @@
 * validation (rank 0, ``train.eval_every`` > 0 and held-out data): lDDT-Calpha with the EMA weights
   (``train.eval_use_ema``), logged and plotted to ``<out>/training_curve.png``.
 
-Host randomness (recycle counts) is a function of ``(train.seed, step)`` and the data's of ``(seed, epoch, sample)``,
-so a resumed run repeats an uninterrupted one. MindSpore's dropout kernels are stateful and cannot be restored: a
-resumed segment reseeds them from ``(seed, start step, rank)`` (identical trajectories need ``train.dropout: false``).
+Host randomness (recycle counts) is a function of ``(train.seed, step)``, the dropout masks' of ``(seed, step,
+example, iteration)`` and the data's of ``(seed, epoch, sample)``, so a resumed run repeats an uninterrupted one,
+dropout included.
 """
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ class RunOptions:
     progress: bool = True
     num_workers: int = 2
     dump_rank_weights: bool = False           # every rank writes <out>/rank_<r>_final.npz (AlphaFold layout)
+    dump_rank_gradients: bool = False         # every rank writes the first step's reduced gradient (see train())
 
 
 def kernel_seed(seed: int, start_step: int, rank: int) -> int:
@@ -126,6 +127,16 @@ def dump_weights(trainer, path) -> Path:
     return Path(path)
 
 
+def dump_gradients(trainer, batch: dict, step: int, path) -> Path:
+    """The gradient this process's step ``step`` applies (after the all-reduce mean), AlphaFold-layout names."""
+    from mindsponge_fold.common.fileio import save_npz
+    from mindsponge_fold.model.params import official_name
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    grads = trainer.reduced_gradients(batch, step)
+    save_npz(path, {official_name(n): v for n, v in grads.items()}, compressed=False)
+    return Path(path)
+
+
 def format_line(record: dict, num_steps: int) -> str:
     terms = " ".join(f"{k.split('/')[-1]} {record[k]:.4g}" for k in record
                      if k.startswith("loss/") and k != "loss/total")
@@ -155,7 +166,7 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
     start_step = peek_step(resume) if resume is not None else 0
     seeds = (int(tc.seed), kernel_seed(tc.seed, start_step, world.rank))
     ms.set_seed(seeds[1])
-    trainer = trainer or TrainStep(cfg, reducer_degree=world.size if world.distributed else None)
+    trainer = trainer or TrainStep(cfg, reducer_degree=world.size if world.distributed else None, rank=world.rank)
     position = (0, 0)
     if resume is not None:
         restored = state.restore_training_checkpoint(resume, trainer)
@@ -197,6 +208,8 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
         data = batches(options.data, cfg, world, *position, options.num_workers)
         while step < num_steps:
             epoch, index, batch = next(data)
+            if options.dump_rank_gradients and step == start_step:
+                dump_gradients(trainer, batch, step, out / f"rank_{world.rank}_step_{step + 1}_gradients.npz")
             t0 = time.perf_counter()
             metrics = trainer.step(batch, step)
             dt = time.perf_counter() - t0

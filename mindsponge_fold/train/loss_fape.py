@@ -16,6 +16,7 @@ import mindspore as ms
 from mindspore import ops
 
 from mindsponge_fold.model import geometry as geo
+from mindsponge_fold.model import kernels
 
 FAPE_EPSILON = 1e-4
 
@@ -29,7 +30,7 @@ def to_local_frames(rot, trans, points):
     """
     k = rot.ndim - 3
     lead, num_frames, num_points = rot.shape[:k], rot.shape[-3], points.shape[-2]
-    rot_cols = ops.transpose(rot, tuple(range(k)) + (k + 1, k, k + 2)).reshape(lead + (3, num_frames * 3))
+    rot_cols = kernels.transpose(rot, tuple(range(k)) + (k + 1, k, k + 2)).reshape(lead + (3, num_frames * 3))
     rotated = ops.matmul(points, rot_cols).reshape(lead + (num_points, num_frames, 3))
     rotated = ops.swapaxes(rotated, -2, -3)                                    # [..., F, P, 3]
     inv_trans = -(rot * ops.expand_dims(trans, -1)).sum(-2)                    # R^T t, [..., F, 3]

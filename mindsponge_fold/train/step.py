@@ -14,14 +14,18 @@ One step on a batch of ``B`` examples (arrays shaped ``(B, R, ...)`` by :mod:`mi
    after ``scale_window`` clean steps; fixed: constant) is adjusted either way. An overflow step therefore leaves
    weights, Adam moments and EMA untouched.
 
-Dropout is on in training (``train.dropout``; ``Cell.set_train(True)``). Recomputation: ``model.global_config.use_remat``
-(true in the train presets) is read by :func:`~mindsponge_fold.model.alphafold.build_model`, which TrainStep uses, and
-marks the stacked Evoformer, extra-MSA and template-pair blocks with ``Cell.recompute()``: the backward pass re-runs a
-block's forward from its saved input instead of keeping the block's intermediate activations (Suppl. 1.11.8).
+Dropout (``train.dropout``, the paper's rates) uses masks sampled on the host per (seed, step, example, iteration)
+(:mod:`mindsponge_fold.train.dropout`) and passed to the network as inputs: reproducible, identical after a resume,
+and replayed exactly by a recomputation. Recomputation (Suppl. 1.11.8): ``model.global_config.use_remat`` resolves
+(:func:`~mindsponge_fold.model.primitives.resolve_remat`) to 'graph' (``Cell.recompute()`` on the stacked Evoformer,
+extra-MSA and template-pair blocks, inside the gradient graph: Ascend/GPU), 'host' (the recomputation driven from the
+host block by block, :class:`~mindsponge_fold.train.remat.HostRematGrad`: the CPU default, where ``Cell.recompute``
+frees nothing) or 'none'. Both give the gradient of the plain graph (tests/test_remat.py).
 
 The learning rate is a function of the step (:func:`learning_rate`: linear warm-up, then x ``lr_decay_factor`` after
-``lr_decay_steps``), written into Adam's learning-rate Parameter (:func:`assign`) before each step, so skipped steps and resumes keep
-the schedule exact. Graph inputs are ``ms.mutable`` dicts (one compile per shape) and graph outputs are tuples.
+``lr_decay_steps``), written into Adam's learning-rate Parameter (:func:`assign`) before each step, so skipped steps and
+resumes keep the schedule exact. Graph inputs are ``ms.mutable`` dicts (one compile per shape) and graph outputs are
+tuples.
 """
 from __future__ import annotations
 
@@ -29,13 +33,14 @@ import dataclasses
 
 import mindspore as ms
 import numpy as np
-from mindspore import Parameter, Tensor, amp, nn, ops
+from mindspore import Tensor, amp, nn, ops
 
 from mindsponge_fold.common.errors import ConfigError
 from mindsponge_fold.data import feature_shapes as fs
 from mindsponge_fold.model.alphafold import build_model
 from mindsponge_fold.model.params import model_parameters
 from mindsponge_fold.model.primitives import ModelContext
+from mindsponge_fold.train.dropout import dropout_sites, step_masks
 from mindsponge_fold.train.losses import SM_LOSS, AlphaFoldLoss
 
 RECYCLED_OUTPUTS = ("structure_module/final_atom_positions", "representations/msa_first_row",
@@ -117,30 +122,43 @@ class LossNet(nn.Cell):
         self.loss = loss
         self.term_names = tuple(term_names)
 
-    def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair, loss_scale):
-        out = self.model(batch, prev_pos, prev_msa_first_row, prev_pair)
+    def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair, loss_scale, drop=None):
+        out = self.model(batch, prev_pos, prev_msa_first_row, prev_pair, drop)
         total, terms = self.loss(out, batch)
         return (total * loss_scale, total) + tuple([terms[k] for k in self.term_names])
 
 
-class GradStep(nn.Cell):
-    """The gradient iteration of one example: (loss, terms, grad norm before clipping, clipped grads)."""
+class GradFinish(nn.Cell):
+    """Scaled gradients -> (global norm of the unscaled gradients, unscaled gradients clipped to ``clip_norm``)."""
 
-    def __init__(self, loss_net, params, clip_norm: float):
+    def __init__(self, clip_norm: float):
         super().__init__()
-        self.loss_net = loss_net
-        self.params = ms.ParameterTuple(params)
-        self.grad_fn = ms.value_and_grad(loss_net, None, self.params, has_aux=True)
         self.clip_norm = float(clip_norm)
         self.hyper_map = ops.HyperMap()
 
-    def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair, loss_scale):
-        outputs, grads = self.grad_fn(batch, prev_pos, prev_msa_first_row, prev_pair, loss_scale)
+    def construct(self, grads, loss_scale):
         grads = self.hyper_map(ops.partial(_scale, 1.0 / loss_scale), grads)
         norm = ops.sqrt(ops.addn(self.hyper_map(_square_sum, grads)))
         if self.clip_norm > 0:
             factor = self.clip_norm / ops.maximum(norm, self.clip_norm)
             grads = self.hyper_map(ops.partial(_scale, factor), grads)
+        return norm, grads
+
+
+class GradStep(nn.Cell):
+    """The gradient iteration of one example as one graph: (loss, terms, grad norm before clipping, clipped
+    grads)."""
+
+    def __init__(self, loss_net, params, finish):
+        super().__init__()
+        self.loss_net = loss_net
+        self.params = ms.ParameterTuple(params)
+        self.grad_fn = ms.value_and_grad(loss_net, None, self.params, has_aux=True)
+        self.finish = finish
+
+    def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair, loss_scale, drop=None):
+        outputs, grads = self.grad_fn(batch, prev_pos, prev_msa_first_row, prev_pair, loss_scale, drop)
+        norm, grads = self.finish(grads, loss_scale)
         return outputs[1], outputs[2:], norm, grads
 
 
@@ -151,8 +169,8 @@ class RecycleForward(nn.Cell):
         super().__init__()
         self.model = model
 
-    def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair):
-        out = self.model(batch, prev_pos, prev_msa_first_row, prev_pair)
+    def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair, drop=None):
+        out = self.model(batch, prev_pos, prev_msa_first_row, prev_pair, drop)
         return tuple([ops.stop_gradient(out[k]) for k in RECYCLED_OUTPUTS])
 
 
@@ -227,14 +245,20 @@ class TrainStep:
 
     ``step(batch, step_index) -> dict`` runs one optimisation step and returns host scalars for logging
     (``loss`` = the length-scaled loss that is differentiated, ``loss/total`` etc. unscaled, ``grad_norm``,
-    ``loss_scale`` after the step, ``lr``, ``num_recycle``, ``skipped``)."""
+    ``loss_scale`` after the step, ``lr``, ``num_recycle``, ``skipped``).
 
-    def __init__(self, cfg, reducer_degree: int | None = None):
+    ``rank``: this process's data-parallel rank (its examples' dropout masks differ from the other ranks');
+    ``length_scaled``: multiply the loss by sqrt(min(N_res, crop)) (Suppl. 1.9; off only to compare gradients with
+    AlphaFold's unscaled ``loss/total``)."""
+
+    def __init__(self, cfg, reducer_degree: int | None = None, rank: int = 0, length_scaled: bool = True):
         tc = cfg.train
         self.cfg = cfg
-        self.model = build_model(cfg, training_context(cfg))
+        self.rank = int(rank)
+        self.ctx = training_context(cfg)
+        self.model = build_model(cfg, self.ctx)
         self.model.set_train(True)
-        crop = cfg.data.train.crop_size
+        crop = cfg.data.train.crop_size if length_scaled else None
         self.loss = AlphaFoldLoss(cfg, crop_size=crop)
         self.term_names = self._term_names()
         self.params = [p for p in self.model.trainable_params()]
@@ -245,12 +269,21 @@ class TrainStep:
         reducer = None
         if reducer_degree:
             reducer = nn.DistributedGradReducer(self.optimizer.parameters, mean=True, degree=int(reducer_degree))
-        self.grad_step = GradStep(LossNet(self.model, self.loss, self.term_names), self.params, tc.grad_clip_norm)
+        finish = GradFinish(tc.grad_clip_norm)
+        if self.ctx.remat == "host":
+            from mindsponge_fold.train.remat import HostRematGrad
+            self.grad_step = HostRematGrad(self.model, self.loss, self.term_names, self.params, finish, cfg.model,
+                                           self.ctx)
+        else:
+            self.grad_step = GradStep(LossNet(self.model, self.loss, self.term_names), self.params, finish)
         self.forward = RecycleForward(self.model)
+        self.reducer = reducer
         self.apply = ApplyStep(self.params, self.optimizer, self.scaler, self.ema, tc.ema_decay, reducer)
         self._fresh_state = {k: p.asnumpy().copy() for k, p in self.optimizer_state().items()}
         evo = cfg.model.embeddings_and_evoformer
         self.c_m, self.c_z = int(evo.msa_channel), int(evo.pair_channel)
+        self.dropout_sites = dropout_sites(self.model)
+        self.torsion_rows = bool(self.model.evoformer.embed_torsion_angles)
 
     def _term_names(self) -> tuple:
         names = ["loss/total"] + ["loss/" + n for n in self.loss.order]
@@ -263,13 +296,31 @@ class TrainStep:
         return (Tensor(np.zeros((n_res, 37, 3), np.float32)), Tensor(np.zeros((n_res, self.c_m), np.float32)),
                 Tensor(np.zeros((n_res, n_res, self.c_z), np.float32)))
 
-    def example_gradients(self, batch: dict, example: int, num_recycle: int):
+    def dropout_masks(self, batch: dict, step: int, example: int, iteration: int):
+        """The ``drop`` input of one example and iteration (``ms.mutable`` dict of masks; None without dropout).
+        ``example`` is the index within this process's batch; the masks are seeded by the global example index."""
+        if not self.dropout_sites:
+            return None
+        item = {k: np.asarray(batch[k][example, iteration]) for k in ("aatype", "msa_feat", "extra_msa",
+                                                                      "template_aatype") if k in batch}
+        global_example = self.rank * int(np.shape(batch["aatype"])[0]) + example
+        masks = step_masks(self.dropout_sites, item, self.torsion_rows, self.cfg.train.seed, step, global_example,
+                           iteration)
+        return ms.mutable({k: Tensor(v) for k, v in masks.items()}) if masks else None
+
+    def gradients(self, inputs, prev: tuple, drop=None):
+        """The gradient iteration on prepared inputs (``step_inputs``), previous outputs and dropout masks:
+        (loss, terms, grad norm, clipped grads in ``self.params`` order), at the current loss scale."""
+        return self.grad_step(inputs, *prev, self.scaler.scale_value, drop)
+
+    def example_gradients(self, batch: dict, example: int, num_recycle: int, step: int = 0):
         """Recycle ``num_recycle`` times without gradients, then the gradient iteration on slice ``num_recycle``."""
         n_res = int(np.shape(batch["aatype"])[2])
         prev = self.zero_prev(n_res)
         for r in range(num_recycle):
-            prev = self.forward(step_inputs(batch, example, r), *prev)
-        return self.grad_step(step_inputs(batch, example, num_recycle), *prev, self.scaler.scale_value)
+            prev = self.forward(step_inputs(batch, example, r), *prev, self.dropout_masks(batch, step, example, r))
+        drop = self.dropout_masks(batch, step, example, num_recycle)
+        return self.gradients(step_inputs(batch, example, num_recycle), prev, drop)
 
     # -- one step -----------------------------------------------------------------------------------------------
     def set_learning_rate(self, step: int) -> float:
@@ -277,19 +328,34 @@ class TrainStep:
         assign(self.optimizer.learning_rate, lr)
         return lr
 
-    def step(self, batch: dict, step_index: int) -> dict:
-        lr = self.set_learning_rate(step_index)
+    def batch_gradients(self, batch: dict, step_index: int) -> tuple:
+        """(mean of the per-example unscaled, clipped gradients over this process's examples, losses, terms, grad
+        norms, number of recycles): what :meth:`step` hands to the apply graph."""
         n = num_recycles(step_index, self.cfg.train)
         num_examples = int(np.shape(batch["aatype"])[0])
         losses, terms, norms, acc = [], [], [], None
         for b in range(num_examples):
-            loss, example_terms, norm, grads = self.example_gradients(batch, b, n)
+            loss, example_terms, norm, grads = self.example_gradients(batch, b, n, step_index)
             acc = grads if acc is None else tuple(a + g for a, g in zip(acc, grads))
             losses.append(float(loss.asnumpy()))
             terms.append([float(t.asnumpy()) for t in example_terms])
             norms.append(float(norm.asnumpy()))
         if num_examples > 1:
             acc = tuple(a * (1.0 / num_examples) for a in acc)
+        return acc, losses, terms, norms, n
+
+    def reduced_gradients(self, batch: dict, step_index: int) -> dict:
+        """The gradient step ``step_index`` applies (after the data-parallel mean over ranks): model-relative name ->
+        numpy array. Changes no state (masks and recycle counts are functions of the step); every rank must call it
+        (it all-reduces)."""
+        acc = self.batch_gradients(batch, step_index)[0]
+        if self.reducer is not None:
+            acc = self.reducer(ms.mutable(acc))
+        return {n: g.asnumpy() for n, g in zip(self.relative_names(), acc)}
+
+    def step(self, batch: dict, step_index: int) -> dict:
+        lr = self.set_learning_rate(step_index)
+        acc, losses, terms, norms, n = self.batch_gradients(batch, step_index)
         finite = bool(self.apply(ms.mutable(acc)).asnumpy())   # mutable: a plain tuple recompiles per call
         out = {"loss": float(np.mean(losses)), "grad_norm": float(np.mean(norms)), "lr": lr, "num_recycle": n,
                "skipped": not finite, "loss_scale": float(self.scaler.scale_value.asnumpy())}
