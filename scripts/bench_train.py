@@ -63,6 +63,32 @@ def training_batch(cfg, sample: Path, tmp: Path) -> dict:
     return next(pipeline.create_dict_iterator(output_numpy=True, num_epochs=1))
 
 
+def _write_batch(preset: str, overrides: list, sample: str, out: str) -> None:
+    """(spawned process) the training batch to ``out``: the data pipeline's memory stays out of the measured one."""
+    import numpy as np
+
+    from mindsponge_fold.common.config import load_config
+    cfg = load_config(preset, overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        batch = training_batch(cfg, Path(sample), Path(tmp))
+    np.savez(out, **{k: np.asarray(v) for k, v in batch.items() if np.asarray(v).dtype != object})
+
+
+def make_batch(preset: str, overrides: list, sample: str) -> dict:
+    import multiprocessing
+
+    import numpy as np
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "batch.npz")
+        proc = multiprocessing.get_context("spawn").Process(target=_write_batch, args=(preset, overrides, sample, out))
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"building the training batch failed (exit {proc.exitcode})")
+        with np.load(out) as f:
+            return {k: f[k] for k in f.files}
+
+
 def export_for_alphafold(trainer, batch: dict, work: Path) -> None:
     """Our initial weights in AlphaFold's layout and example 0 / iteration 0 of the batch under AlphaFold's names."""
     import numpy as np
@@ -87,15 +113,15 @@ def run_one(args) -> dict:
     ms.set_device("CPU")
     overrides = [f"data.train.crop_size={args.one}", "train.max_recycle=0"]
     cfg = load_config(args.preset, overrides + list(args.set))
-    with tempfile.TemporaryDirectory() as tmp:
-        batch = training_batch(cfg, Path(args.sample), Path(tmp))
+    batch = make_batch(args.preset, overrides + list(args.set), args.sample)
     t0 = time.perf_counter()
     trainer = TrainStep(cfg)
     build_s = time.perf_counter() - t0
+    built_rss = bc.peak_rss_gib()
     if args.export:
         export_for_alphafold(trainer, batch, Path(args.export))
     profile = {} if hasattr(trainer.grad_step, "profile") else None
-    times, losses, profiles = [], [], []
+    times, losses, profiles, scales, skipped = [], [], [], [], []
     for s in range(args.steps):
         if profile is not None:
             profile.clear()
@@ -104,9 +130,14 @@ def run_one(args) -> dict:
         out = trainer.step(batch, s)
         times.append(time.perf_counter() - t0)
         losses.append(out["loss/total"])
+        scales.append(out["loss_scale"])
+        skipped.append(bool(out["skipped"]))
         if profile is not None:
-            profiles.append({k: round(v, 2) for k, v in profile.items() if not k.startswith("_")})
+            profiles.append({k: round(v, 2) for k, v in profile.items() if not k.startswith(("_", "peak_rss"))})
+            profiles[-1]["peak_rss_gib_after"] = {k.split("/", 1)[1]: round(v, 2) for k, v in profile.items()
+                                                  if k.startswith("peak_rss")}
         print(json.dumps({"step": s, "time_s": round(times[-1], 2), "loss": out["loss/total"],
+                          "loss_scale": out["loss_scale"], "skipped": bool(out["skipped"]),
                           "rss_gib": round(bc.peak_rss_gib(), 2)}), file=sys.stderr, flush=True)
     evo = cfg.model.embeddings_and_evoformer
     steady = times[1:]
@@ -118,13 +149,17 @@ def run_one(args) -> dict:
               "use_remat": str(trainer.ctx.remat), "dropout": bool(cfg.train.dropout), "overrides": list(args.set),
               "batch_shapes": {k: list(np.shape(batch[k])[2:])
                                for k in ("aatype", "msa_feat", "extra_msa", "template_aatype") if k in batch},
-              "build_s": round(build_s, 2), "first_step_s": round(times[0], 2),
+              "build_s": round(build_s, 2), "peak_rss_after_build_gib": round(built_rss, 2),
+              "first_step_s": round(times[0], 2),
               "step_s": round(float(min(steady)), 2) if steady else None,
               "step_times_s": [round(t, 2) for t in times], "losses": losses,
+              "compute_dtype": str(cfg.precision.compute_dtype), "loss_scale_after_step": scales,
+              "skipped_steps": [s for s, k in enumerate(skipped) if k],
               "finite": bool(np.all(np.isfinite(losses))), "peak_rss_gib": round(bc.peak_rss_gib(), 2)}
     if profiles:
         result["profile_s"] = profiles[-1]
-        result["profile_s"]["optimizer_apply_and_rest"] = round(times[-1] - sum(profiles[-1].values()), 2)
+        seconds = [v for v in profiles[-1].values() if not isinstance(v, dict)]
+        result["profile_s"]["optimizer_apply_and_rest"] = round(times[-1] - sum(seconds), 2)
     return result
 
 

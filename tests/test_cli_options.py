@@ -57,7 +57,7 @@ def test_device_auto_picks_an_available_backend_and_a_missing_one_is_an_error(ca
     import mindspore as ms
 
     from mindsponge_fold.common.errors import InputError
-    assert options.resolve_device("auto") == "CPU" and "device: CPU (--device auto)" in capsys.readouterr().err
+    assert options.resolve_device("auto") == "CPU" and "device: CPU (--device auto)" in capsys.readouterr().out
     assert options.resolve_device("CPU") == "CPU"
     for name in ("GPU", "Ascend"):
         if ms.hal.is_available(name):

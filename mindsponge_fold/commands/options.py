@@ -55,14 +55,13 @@ def add_device_option(parser, default: str = "auto") -> None:
 
 def resolve_device(requested: str | None) -> str:
     """The device target to run on: ``auto`` (or None) picks the first of Ascend, GPU, CPU that this MindSpore build
-    and machine have, and says which on stderr; a named device that is not available is an InputError."""
+    and machine have, and says which on stdout; a named device that is not available is an InputError."""
     import os
-    import sys
     os.environ.setdefault("GLOG_v", "3")          # probing a missing backend would log its library load failure
     import mindspore as ms
     if requested in (None, "auto"):
         chosen = next(d for d in ("Ascend", "GPU", "CPU") if d == "CPU" or ms.hal.is_available(d))
-        print(f"device: {chosen} (--device auto)", file=sys.stderr, flush=True)
+        print(f"device: {chosen} (--device auto)", flush=True)      # stdout: errors stay one line on stderr
         return chosen
     if requested != "CPU" and not ms.hal.is_available(requested):
         raise InputError(f"--device {requested}: not available here (this MindSpore build or machine has no "

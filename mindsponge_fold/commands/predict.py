@@ -70,7 +70,7 @@ def settings_from_args(args) -> PredictSettings:
     models = ModelSettings(
         models=tuple(args.models), params_dir=args.params_dir, random_weights=args.random_weights,
         preset=args.config, af_config=args.af_config, overrides=tuple(args.overrides), num_recycle=args.num_recycle,
-        seed=args.seed, use_ema=args.ema, bucket=not args.no_bucket, device=args.device,
+        seed=args.seed, use_ema=args.ema, bucket=not args.no_bucket, device=options.resolve_device(args.device),
         compile_cache=args.compile_cache)
     features = FeatureSettings(alignments_dir=args.alignments_dir, single_sequence=args.single_sequence,
                                search=options.search_settings(args), template_hits=options.template_hit_settings(args))
@@ -84,6 +84,5 @@ def settings_from_args(args) -> PredictSettings:
 
 def run(args) -> int:
     from mindsponge_fold.predict.run import predict
-    args.device = options.resolve_device(args.device)
     predict(settings_from_args(args))
     return 0

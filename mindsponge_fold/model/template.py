@@ -88,16 +88,30 @@ class TemplatePairBlock(Module):
 
 class TemplatePairStack(Module):
     """Suppl. Alg. 16: ``num_block`` TemplatePairBlocks (weights stacked in ``layer_stack``), graph-mode loop.
-    ``construct(act, mask, drop, t)``: ``t`` is the template's index into the dropout masks."""
+    ``construct(act, mask, drop, t)``: ``t`` is the template's index into the dropout masks.
+
+    With the host-driven recomputation (``ctx.remat == 'host'``) the two blocks are unrolled instead: the template's
+    gradient graph then holds the memory-lean attention kernel, whose backward loops over row blocks, and MindSpore
+    2.10's runtime fails on that loop nested in a graph ``while`` loop ("Invalid new ref count", first seen at crop
+    128)."""
 
     def __init__(self, ctx, config, channels):
         super().__init__(ctx)
         self.num_block = int(config.num_block)
         self.layer_stack = TemplatePairBlock(ctx, config, channels, stack=(self.num_block,))
+        self.unroll = ctx.remat == "host"
         if ctx.remat == "graph":
             self.layer_stack.recompute()
 
     def construct(self, act, mask, drop=None, t=None):
+        if self.unroll:
+            for k in range(self.num_block):
+                i = Tensor(k, ms.int32)
+                if t is None:
+                    act = self.layer_stack(act, mask, i, drop)
+                else:
+                    act = self.layer_stack(act, mask, i, drop, t * self.num_block + i)
+            return act
         i = Tensor(0, ms.int32)
         while i < self.num_block:
             if t is None:

@@ -25,6 +25,7 @@ gradient graph, instead of every block's activations. Everything here runs the m
 """
 from __future__ import annotations
 
+import resource
 import time
 
 import mindspore as ms
@@ -171,8 +172,8 @@ class HostRematGrad:
 
     ``profile``: set it to a dict and every call adds the wall time of each segment to it (seconds, keyed by segment:
     template/embed/extra_msa_stack/evoformer forward, the tail's loss and gradient, the stacks' and the embedding's
-    recomputation + backward, the final unscale/clip), synchronising the device between segments; None (default)
-    adds no synchronisation."""
+    recomputation + backward, the final unscale/clip) and the process's peak RSS after it (``peak_rss_gib_after/*``),
+    synchronising the device between segments; None (default) adds no synchronisation."""
 
     profile = None
 
@@ -238,6 +239,8 @@ class HostRematGrad:
         last = self.profile.get("_last", now)
         if segment:
             self.profile[segment] = self.profile.get(segment, 0.0) + (now - last)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+            self.profile["peak_rss_gib_after/" + segment] = peak
         self.profile["_last"] = now
 
     def __call__(self, batch, prev_pos, prev_msa_first_row, prev_pair, loss_scale, drop=None):
