@@ -78,24 +78,23 @@ def compute_losses(cfg, outputs: dict, features: dict, ground_truth: dict, sourc
     return result
 
 
-def gradient_prev(cfg, outputs: dict, teacher: dict | None, k: int, n_res: int) -> tuple:
+def gradient_prev(runner, outputs: dict, teacher: dict | None, k: int, n_res: int) -> tuple:
     """prev_* of iteration ``k``: the teacher's ``recycle_{k-1}/*`` if given, else this run's own; zeros for k = 0."""
     if k == 0:
-        evo = cfg.model.embeddings_and_evoformer
-        return (np.zeros((n_res, 37, 3), np.float32), np.zeros((n_res, int(evo.msa_channel)), np.float32),
-                np.zeros((n_res, n_res, int(evo.pair_channel)), np.float32))
+        return runner.zero_prev(n_res)
     source = teacher if teacher is not None else outputs
     return tuple(np.asarray(source[f"recycle_{k - 1}/{name}"], np.float32)
                  for name in ("final_atom_positions", "msa_first_row", "pair"))
 
 
-def write_gradients(cfg, args, features: dict, outputs: dict, teacher: dict | None, ground_truth: dict) -> None:
+def write_gradients(cfg, args, runner, features: dict, outputs: dict, teacher: dict | None,
+                    ground_truth: dict) -> None:
     from mindsponge_fold.model.runner import split_iterations
     from mindsponge_fold.train.gradients import iteration_gradients
     iters = split_iterations(features, args.features)
     k = int(cfg.model.num_recycle if args.num_recycle is None else args.num_recycle)
     iteration = iters[min(k, len(iters) - 1)]
-    prev = gradient_prev(cfg, outputs, teacher, k, int(np.shape(iteration["aatype"])[0]))
+    prev = gradient_prev(runner, outputs, teacher, k, int(np.shape(iteration["aatype"])[0]))
     grads = iteration_gradients(cfg, args.params, iteration, ground_truth, prev)
     save_npz(args.gradients, grads)
     print(f"wrote {sum(n.startswith('grad/') for n in grads)} gradients of iteration {k} to {args.gradients} "
@@ -130,7 +129,7 @@ def run(args) -> int:
     if args.gradients:
         # (the runner stays alive: deleting it let a new Cell reuse a freed object's id, and MindSpore 2.10 then
         # compiled a stale cached graph for it: "Function __init__ takes 4 positional arguments, but 8 were given")
-        write_gradients(cfg, args, features, outputs, teacher, ground_truth)
+        write_gradients(cfg, args, runner, features, outputs, teacher, ground_truth)
     print(f"wrote {len(outputs)} arrays to {args.out} "
           f"(first call {timings.get('first_call_s', 0):.1f}s, iterations "
           f"{', '.join(f'{t:.1f}s' for t in timings['iterations_s'])})")

@@ -107,17 +107,11 @@ class TemplatePairStack(Module):
         if self.unroll:
             for k in range(self.num_block):
                 i = Tensor(k, ms.int32)
-                if t is None:
-                    act = self.layer_stack(act, mask, i, drop)
-                else:
-                    act = self.layer_stack(act, mask, i, drop, t * self.num_block + i)
+                act = self.layer_stack(act, mask, i, drop, None if t is None else t * self.num_block + i)
             return act
         i = Tensor(0, ms.int32)
         while i < self.num_block:
-            if t is None:
-                act = self.layer_stack(act, mask, i, drop)
-            else:
-                act = self.layer_stack(act, mask, i, drop, t * self.num_block + i)
+            act = self.layer_stack(act, mask, i, drop, None if t is None else t * self.num_block + i)
             i = i + 1
         return act
 

@@ -118,23 +118,23 @@ class _StopFlag:
             signal.signal(signal.SIGTERM, self.previous)
 
 
-def dump_weights(trainer, path) -> Path:
-    """This process's current weights as an AlphaFold-layout ``.npz`` (official names)."""
+def _save_official(path, arrays: dict) -> Path:
+    """Model-relative name -> array, written as an ``.npz`` under AlphaFold's (official) names."""
     from mindsponge_fold.common.fileio import save_npz
     from mindsponge_fold.model.params import official_name
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_npz(path, {official_name(n): v for n, v in trainer.named_weights().items()}, compressed=False)
+    save_npz(path, {official_name(n): v for n, v in arrays.items()}, compressed=False)
     return Path(path)
+
+
+def dump_weights(trainer, path) -> Path:
+    """This process's current weights as an AlphaFold-layout ``.npz`` (official names)."""
+    return _save_official(path, trainer.named_weights())
 
 
 def dump_gradients(trainer, batch: dict, step: int, path) -> Path:
     """The gradient this process's step ``step`` applies (after the all-reduce mean), AlphaFold-layout names."""
-    from mindsponge_fold.common.fileio import save_npz
-    from mindsponge_fold.model.params import official_name
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    grads = trainer.reduced_gradients(batch, step)
-    save_npz(path, {official_name(n): v for n, v in grads.items()}, compressed=False)
-    return Path(path)
+    return _save_official(path, trainer.reduced_gradients(batch, step))
 
 
 def format_line(record: dict, num_steps: int) -> str:
