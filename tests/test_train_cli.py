@@ -81,8 +81,9 @@ def test_log_curve_and_stdout(learning_run):
 def test_checkpoint_layout_loads_as_weights(learning_run):
     out = learning_run["out"]
     ckpts = sorted((out / "checkpoints").iterdir())
-    assert [p.name for p in ckpts] == ["step_00001000.ckpt", "step_00002000.ckpt"]
     cfg = load_config(str(out / "config.yaml"))
+    every = cfg.train.checkpoint_every
+    assert [p.name for p in ckpts] == [f"step_{s:08d}.ckpt" for s in range(every, LEARN_STEPS + 1, every)]
     assert cfg.name == "tiny_learn" and cfg.train.num_steps == LEARN_STEPS
     model = build_model(cfg)
     P.load_weights(model, ckpts[-1])                                   # what run-features / predict --params do
