@@ -16,9 +16,11 @@ Per crop size, in this order and one at a time (each in its own guarded subproce
    of ``loss/total`` of AlphaFold's own ``AlphaFoldIteration`` (training mode, dropout on, its ``use_remat``, fp32) on
    the same batch with the same weights and the same heads (experimentally-resolved and violation losses off, as
    Table 4 initial training): the reference's gradient only, no optimiser update.
+3. **alphafold_adam** (when listed in ``--sides``): the same plus clipping, Adam and the EMA of the weights written in
+   jax (``--optimizer`` of the reference script): the same work as our step, three more weight-sized states.
 
     python scripts/bench_train.py [--crops 64 128] [--sample RAW.npz] [--steps 2] [--af-venv /work/afvenv]
-        [--sides ours alphafold] [--mem-limit 22] [--timeout 3600] [--set KEY=VALUE ...]
+        [--sides ours alphafold alphafold_adam] [--mem-limit 22] [--timeout 3600] [--set KEY=VALUE ...]
         [--out benchmarks/results/bench_train.json]
 
 ``--sample`` defaults to the reference fixture's 2crb chain A (97 residues). The published JSON uses 5kc1 chain A
@@ -163,11 +165,11 @@ def run_one(args) -> dict:
     return result
 
 
-def af_command(args, work: Path) -> list:
+def af_command(args, work: Path, optimizer: bool = False) -> list:
     sets = [x for s in AF_FP32 + AF_TRAIN_INITIAL + list(args.af_set) for x in ("--set", _af_value(s))]
     return [str(Path(args.af_venv) / "bin" / "python"), str(HERE / "bench_af_train_reference.py"),
             "--params", str(work / "params.npz"), "--batch", str(work / "batch.npz"), "--model", "model_1_ptm",
-            "--remat", "--steps", str(args.steps)] + sets
+            "--remat", "--steps", str(args.steps)] + sets + (["--optimizer"] if optimizer else [])
 
 
 def _af_value(item: str) -> str:
@@ -197,17 +199,20 @@ def sweep(args, argv) -> dict:
                 entry["ours"] = bc.run_entry(bc.run_guarded(cmd, args.mem_limit, args.timeout), {"side": "ours"})
                 entry["ours"]["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
                 print(json.dumps(entry["ours"]), flush=True)
-            if "alphafold" in args.sides and (work / "batch.npz").exists():
-                cmd = af_command(args, work)
-                print(f"crop={crop} alphafold: {' '.join(cmd)}", flush=True)
-                entry["alphafold"] = bc.run_entry(bc.run_guarded(cmd, args.mem_limit, args.timeout),
-                                                  {"side": "alphafold"})
-                entry["alphafold"]["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
-                print(json.dumps(entry["alphafold"]), flush=True)
-        ours, af = entry.get("ours", {}), entry.get("alphafold", {})
-        for key in ("step_s", "first_step_s", "peak_rss_gib"):
-            if ours.get(key) and af.get(key):
-                entry[f"{key}_ratio_ours_over_af"] = round(ours[key] / af[key], 2)
+            for side in ("alphafold", "alphafold_adam"):
+                if side not in args.sides or not (work / "batch.npz").exists():
+                    continue
+                cmd = af_command(args, work, optimizer=side == "alphafold_adam")
+                print(f"crop={crop} {side}: {' '.join(cmd)}", flush=True)
+                entry[side] = bc.run_entry(bc.run_guarded(cmd, args.mem_limit, args.timeout), {"side": side})
+                entry[side]["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
+                print(json.dumps(entry[side]), flush=True)
+        ours = entry.get("ours", {})
+        for side, suffix in (("alphafold", "af"), ("alphafold_adam", "af_adam")):
+            af = entry.get(side, {})
+            for key in ("step_s", "first_step_s", "peak_rss_gib"):
+                if ours.get(key) and af.get(key):
+                    entry[f"{key}_ratio_ours_over_{suffix}"] = round(ours[key] / af[key], 2)
         if args.out:
             bc.write_result(args.out, report)
     return report
@@ -219,7 +224,8 @@ def main(argv=None):
     ap.add_argument("--preset", default="train_initial")
     ap.add_argument("--sample", default=str(FIXTURE), help="raw features .npz with ground truth")
     ap.add_argument("--steps", type=int, default=2, help="steps per side and crop (the first compiles)")
-    ap.add_argument("--sides", nargs="+", default=["ours", "alphafold"], choices=["ours", "alphafold"])
+    ap.add_argument("--sides", nargs="+", default=["ours", "alphafold", "alphafold_adam"],
+                    choices=["ours", "alphafold", "alphafold_adam"])
     ap.add_argument("--af-venv", default=os.environ.get("AF_VENV", "/work/afvenv"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (ours)")
     ap.add_argument("--af-set", action="append", default=[], metavar="KEY=VALUE",

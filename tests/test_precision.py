@@ -31,3 +31,49 @@ def test_float16_forward_is_finite_and_close_to_float32():
         assert np.isfinite(a).all(), k
         rms = np.sqrt(((a - b) ** 2).mean()) / np.sqrt((b ** 2).mean())
         assert rms < 3e-2, (k, rms)
+
+
+def test_float16_full_width_step_skips_a_forced_overflow_and_then_updates():
+    """The train_initial network at full widths (c_m 256, c_z 128, all heads) in float16 with the dynamic loss scale,
+    host recomputation, dropout on; depth, crop and MSA sizes cut to test speed. An absurd loss scale (2^40) overflows
+    the float16 backward: the step is skipped (weights, Adam and EMA untouched) and the scale halves; the next step at
+    scale 2^10 is finite and updates the weights."""
+    from mindsponge_fold.data.rng import NumpyRNG
+    from mindsponge_fold.data.transforms import run_pipeline, settings_from_config
+    from mindsponge_fold.train.step import TrainStep, assign
+
+    ms.set_context(mode=ms.GRAPH_MODE)
+    cfg = load_config("train_initial", [
+        "precision.compute_dtype=float16", "model.global_config.use_remat=host", "train.dropout=true",
+        "train.max_recycle=0", "data.train.crop_size=24", "data.train.max_msa_clusters=8",
+        "data.train.max_extra_msa=16", "data.train.max_templates=2",
+        "model.embeddings_and_evoformer.evoformer_num_block=1",
+        "model.embeddings_and_evoformer.extra_msa_stack_num_block=1",
+        "model.embeddings_and_evoformer.template.template_pair_stack.num_block=1",
+        "model.heads.structure_module.num_layer=2"])
+    with np.load(reference_path("raw_features.npz")) as f:
+        raw = {k: f[k] for k in f.files}
+    features = run_pipeline(raw, settings_from_config(cfg, "train"), NumpyRNG([7, 1]))
+    batch = {k: np.asarray(v)[None] for k, v in features.items()}
+    trainer = TrainStep(cfg)
+    assert trainer.ctx.remat == "host" and cfg.model.embeddings_and_evoformer.msa_channel == 256
+    assert trainer.model.evoformer.evoformer_iteration.pair_transition.transition1.dtype == ms.float16
+
+    assign(trainer.scaler.scale_value, 2.0 ** 40)
+    before = {k: v.copy() for k, v in trainer.named_weights().items()}
+    got = trainer.step(batch, 0)
+    assert got["skipped"] and got["loss_scale"] == 2.0 ** 39 and np.isfinite(got["loss"])
+    unchanged = trainer.named_weights()
+    assert all(np.array_equal(v, unchanged[k]) for k, v in before.items())
+    assert int(trainer.optimizer.global_step.asnumpy().item()) == 0
+
+    assign(trainer.scaler.scale_value, 2.0 ** 10)
+    got = trainer.step(batch, 1)
+    assert not got["skipped"] and np.isfinite(got["loss"]) and np.isfinite(got["grad_norm"]) and got["grad_norm"] > 0
+    after = trainer.named_weights()
+    moved = {k for k, v in before.items() if not np.array_equal(v, after[k])}
+    state = {k: p.asnumpy() for k, p in trainer.optimizer_state().items()}
+    # the first update moves exactly the weights with a non-zero gradient (zero-initialised output layers hold the
+    # layers before them at zero for now)
+    assert moved == {k for k in before if np.any(state["opt.moment1." + k])} and len(moved) > 30
+    assert int(state["opt.global_step"].item()) == 1

@@ -15,8 +15,9 @@ segment of the network:
 
 The stacked weights of a block stack are used through a single-layer twin of the block (same Cells, ``stack=()``):
 before block i runs, a compiled loader copies layer i of every stacked weight into the twin, and the twin's weight
-gradients go to row i of the stacked gradient. Dropout masks are inputs (:mod:`mindsponge_fold.train.dropout`),
-so the recomputed forward applies exactly the masks of the original one.
+gradients are written (in place, by a compiled store) into row i of a buffer shaped like the stacked weight.
+Dropout masks are inputs (:mod:`mindsponge_fold.train.dropout`), so the recomputed forward applies exactly the
+masks of the original one.
 
 Peak memory: the saved block inputs (per Evoformer block one MSA and one pair activation) plus ONE block's
 gradient graph, instead of every block's activations. Everything here runs the model's own Cells and methods
@@ -59,6 +60,28 @@ class LayerLoader(nn.Cell):
 
     def construct(self, i):
         return self.hyper_map(ops.partial(_load, i), self.stacked, self.single)
+
+
+_store = ops.MultitypeFuncGraph("store_layer")
+
+
+@_store.register("Tensor", "Tensor", "Tensor")
+def _store_layer(i, buffer, grad):
+    return ops.scatter_update(buffer, i.reshape((1,)), grad.expand_dims(0))
+
+
+class LayerGradStore(nn.Cell):
+    """``construct(i, grads)``: write one layer's weight gradients into row ``i`` of stacked gradient buffers
+    (Parameters shaped like the stacked weights, updated in place: no per-layer list and no stacking copy)."""
+
+    def __init__(self, stacked, prefix):
+        super().__init__()
+        self.buffers = ms.ParameterTuple([ms.Parameter(ops.zeros(p.shape, p.dtype), name=f"{prefix}.{k}",
+                                                       requires_grad=False) for k, p in enumerate(stacked)])
+        self.hyper_map = ops.HyperMap()
+
+    def construct(self, i, grads):
+        return self.hyper_map(ops.partial(_store, i), self.buffers, grads)
 
 
 class BlockForward(nn.Cell):
@@ -193,6 +216,7 @@ class HostRematGrad:
                 "forward": BlockForward(twin),
                 "vjp": VJP(BlockCotangent(twin), twin_weights, positions=(0, 1)),
                 "stacked": [s for s, _ in pairs],
+                "store": LayerGradStore([s for s, _ in pairs], f"remat_grad_{'extra' if is_extra else 'evo'}"),
             })
         self.templates = None
         owned = _ids(p for st in self.stacks for p in st["stacked"])
@@ -299,15 +323,15 @@ class HostRematGrad:
 
     def _backward(self, stack, saved, mask_a, mask_b, drop, d_a, d_b, grads):
         """Blocks last to first: recompute each inside its vector-Jacobian graph; stacked weight gradients."""
-        per_layer = [None] * stack["num"]
         for i in reversed(range(stack["num"])):
             idx = ms.Tensor(i, ms.int32)
             stack["load"](idx)
             a, b = saved.pop()
-            _, (d_a, d_b), per_layer[i] = stack["vjp"](a, b, mask_a, mask_b, drop, idx, d_a, d_b)
-            del a, b
-        for k, p in enumerate(stack["stacked"]):
-            grads[id(p)] = ops.stack([g[k] for g in per_layer], axis=0)
+            _, (d_a, d_b), layer_grads = stack["vjp"](a, b, mask_a, mask_b, drop, idx, d_a, d_b)
+            stack["store"](idx, ms.mutable(layer_grads))
+            del a, b, layer_grads
+        for p, buffer in zip(stack["stacked"], stack["store"].buffers):
+            grads[id(p)] = buffer
         return d_a, d_b
 
     @staticmethod

@@ -137,12 +137,13 @@ class GradFinish(nn.Cell):
         self.hyper_map = ops.HyperMap()
 
     def construct(self, grads, loss_scale):
-        grads = self.hyper_map(ops.partial(_scale, 1.0 / loss_scale), grads)
-        norm = ops.sqrt(ops.addn(self.hyper_map(_square_sum, grads)))
+        # one weight-sized output: the norm from the scaled gradients, then a single multiplication by
+        # 1/scale x clip factor (the loss scale is a power of two, so the unscaling itself is exact)
+        norm = ops.sqrt(ops.addn(self.hyper_map(_square_sum, grads))) / loss_scale
+        factor = 1.0 / loss_scale
         if self.clip_norm > 0:
-            factor = self.clip_norm / ops.maximum(norm, self.clip_norm)
-            grads = self.hyper_map(ops.partial(_scale, factor), grads)
-        return norm, grads
+            factor = factor * (self.clip_norm / ops.maximum(norm, self.clip_norm))
+        return norm, self.hyper_map(ops.partial(_scale, factor), grads)
 
 
 class GradStep(nn.Cell):
@@ -279,7 +280,9 @@ class TrainStep:
         self.forward = RecycleForward(self.model)
         self.reducer = reducer
         self.apply = ApplyStep(self.params, self.optimizer, self.scaler, self.ema, tc.ema_decay, reducer)
-        self._fresh_state = {k: p.asnumpy().copy() for k, p in self.optimizer_state().items()}
+        # the fresh optimiser state without its moments (zeros, rebuilt on reset: two weight-sized copies saved)
+        self._fresh_state = {k: p.asnumpy().copy() for k, p in self.optimizer_state().items()
+                             if not k.startswith(("opt.moment1.", "opt.moment2."))}
         evo = cfg.model.embeddings_and_evoformer
         self.c_m, self.c_z = int(evo.msa_channel), int(evo.pair_channel)
         self.dropout_sites = dropout_sites(self.model)
@@ -389,4 +392,5 @@ class TrainStep:
     def reset_optimizer(self) -> None:
         """Back to the freshly built optimiser and loss scaler (fine-tuning from weights starts here)."""
         for name, p in self.optimizer_state().items():
-            assign(p, self._fresh_state[name])
+            fresh = self._fresh_state.get(name)
+            assign(p, np.zeros(p.shape, ms.dtype_to_nptype(p.dtype)) if fresh is None else fresh)
