@@ -21,7 +21,7 @@ from mindsponge_fold.model.alphafold import build_model
 from mindsponge_fold.model.primitives import ModelContext
 from mindsponge_fold.train import curves, state
 from mindsponge_fold.train.loop import RunOptions, train
-from mindsponge_fold.train.step import TrainStep, assign, learning_rate, make_loss_scaler, num_recycles
+from mindsponge_fold.train.step import GradFinish, TrainStep, assign, learning_rate, make_loss_scaler, num_recycles
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,6 +92,20 @@ def test_fixed_loss_scale_never_changes():
     scaler = make_loss_scaler(tc)
     scaler.adjust(ms.Tensor(False))
     assert float(scaler.scale_value.asnumpy()) == 128.0
+
+
+def test_unscale_and_clip_at_a_loss_scale_near_float32_overflow():
+    """The dynamic loss scale climbs until loss x scale overflows float32, so scaled gradients of 1e20 and more are
+    normal; their squares overflow, and a norm taken before unscaling would be inf (clip factor 0: a silent all-zero
+    update that passes the finiteness check)."""
+    ms.set_context(mode=ms.GRAPH_MODE)
+    scale = 2.0 ** 70
+    raw = [np.array([0.3, -0.4], np.float32), np.array([[1.2]], np.float32)]
+    norm, clipped = GradFinish(0.1)(ms.mutable(tuple(ms.Tensor(g * scale) for g in raw)), ms.Tensor(scale, ms.float32))
+    expected = np.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in raw))
+    assert float(norm.asnumpy()) == pytest.approx(expected, rel=1e-6)
+    for g, c in zip(raw, clipped):
+        np.testing.assert_allclose(c.asnumpy(), g * (0.1 / expected), rtol=1e-6)
 
 
 # -- compiled step ---------------------------------------------------------------------------------------------------

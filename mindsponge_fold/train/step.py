@@ -60,9 +60,9 @@ def _scale_tensor(factor, grad):
     return grad * factor.astype(grad.dtype)
 
 
-@_square_sum.register("Tensor")
-def _square_sum_tensor(grad):
-    return ops.reduce_sum(ops.square(grad.astype(ms.float32)))
+@_square_sum.register("Tensor", "Tensor")
+def _square_sum_tensor(factor, grad):
+    return ops.reduce_sum(ops.square(grad.astype(ms.float32) * factor))
 
 
 @_ema_update.register("Number", "Tensor", "Tensor")
@@ -137,10 +137,11 @@ class GradFinish(nn.Cell):
         self.hyper_map = ops.HyperMap()
 
     def construct(self, grads, loss_scale):
-        # one weight-sized output: the norm from the scaled gradients, then a single multiplication by
-        # 1/scale x clip factor (the loss scale is a power of two, so the unscaling itself is exact)
-        norm = ops.sqrt(ops.addn(self.hyper_map(_square_sum, grads))) / loss_scale
+        # one weight-sized output: the norm of the unscaled gradients (unscaled per tensor inside the reduction:
+        # squares of scaled gradients overflow float32 at large loss scales), then a single multiplication by
+        # 1/scale x clip factor
         factor = 1.0 / loss_scale
+        norm = ops.sqrt(ops.addn(self.hyper_map(ops.partial(_square_sum, factor), grads)))
         if self.clip_norm > 0:
             factor = factor * (self.clip_norm / ops.maximum(norm, self.clip_norm))
         return norm, self.hyper_map(ops.partial(_scale, factor), grads)
