@@ -2,6 +2,8 @@
 
 ``shared_path("fixtures", "reference", "params.npz")`` returns the path, or skips the calling test with the reason
 when the shared directory is absent (outside this workplace). Set ``MSF_SHARED`` to point elsewhere.
+With ``MSF_REQUIRE_SHARED=1`` (set by ``.ci/run``) a missing file fails the test instead: CI must not pass by
+skipping its ground-truth comparisons.
 """
 import os
 from pathlib import Path
@@ -14,11 +16,18 @@ SHARED = Path(os.environ.get("MSF_SHARED", REPO_ROOT.parent / "shared")).resolve
 REFERENCE = Path(os.environ.get("MSF_REFERENCE", SHARED / "fixtures" / "reference")).resolve()
 
 
+def _missing(reason: str):
+    """Skip the calling test, or fail it when ``MSF_REQUIRE_SHARED=1``."""
+    if os.environ.get("MSF_REQUIRE_SHARED") == "1":
+        pytest.fail(f"{reason} (MSF_REQUIRE_SHARED=1: required)", pytrace=False)
+    pytest.skip(reason)
+
+
 def shared_path(*parts) -> Path:
-    """Path under ../shared; skip the test (saying why) when it does not exist."""
+    """Path under ../shared; skip (or with MSF_REQUIRE_SHARED=1 fail) the test, saying why, when it does not exist."""
     p = SHARED.joinpath(*parts)
     if not p.exists():
-        pytest.skip(f"shared ground truth not available: {p} does not exist (set MSF_SHARED to the shared/ directory)")
+        _missing(f"shared ground truth not available: {p} does not exist (set MSF_SHARED to the shared/ directory)")
     return p
 
 
@@ -26,5 +35,5 @@ def reference_path(name: str) -> Path:
     """A file of the AlphaFold reference fixture (../shared/fixtures/reference/NAME, or $MSF_REFERENCE/NAME)."""
     p = REFERENCE / name
     if not p.exists():
-        pytest.skip(f"reference fixture file not available: {p} does not exist (set MSF_SHARED or MSF_REFERENCE)")
+        _missing(f"reference fixture file not available: {p} does not exist (set MSF_SHARED or MSF_REFERENCE)")
     return p

@@ -15,12 +15,13 @@ import pytest
 from train_helpers import TRAIN_OVERRIDES, make_records, train_config
 
 from mindsponge_fold.common.config import load_config
+from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.common.fileio import save_npz
 from mindsponge_fold.model import params as P
 from mindsponge_fold.model.alphafold import build_model
 from mindsponge_fold.model.primitives import ModelContext
 from mindsponge_fold.train import curves, state
-from mindsponge_fold.train.loop import RunOptions, train
+from mindsponge_fold.train.loop import RunOptions, resolve_resume, train
 from mindsponge_fold.train.step import GradFinish, TrainStep, assign, learning_rate, make_loss_scaler, num_recycles
 
 REPO = Path(__file__).resolve().parents[1]
@@ -233,15 +234,131 @@ class _TermAfter:
         return getattr(self.trainer, name)
 
 
-def test_sigterm_checkpoints_and_stops(trainer, records, tmp_path):
-    cfg = train_config(["train.checkpoint_every=100"])
+def test_sigterm_checkpoints_and_stops(trainer, records, tmp_path, monkeypatch, capsys):
+    """SIGTERM: the step finishes, its checkpoint is written, the handler is restored, and `mindsponge-fold train`
+    (in process, with the shared TrainStep) exits with 143, not 0: a scheduler must not see an unfinished run as a
+    success."""
+    from mindsponge_fold import cli
+    from mindsponge_fold.train import loop
+    seen = {}
+
+    def train_with_term_after_2(cfg, options):
+        seen["summary"] = train(cfg, options, trainer=_TermAfter(trainer, 2))
+        return seen["summary"]
+
+    monkeypatch.setattr(loop, "train", train_with_term_after_2)
     previous = signal.getsignal(signal.SIGTERM)
-    summary = train(cfg, RunOptions(data=str(records), out_dir=str(tmp_path), num_steps=6, progress=False,
-                                    num_workers=1), trainer=_TermAfter(trainer, 2))
+    overrides = [a for o in TRAIN_OVERRIDES + ["train.checkpoint_every=100"] for a in ("--set", o)]
+    status = cli.main(["train", "--config", "tiny_train", *overrides, "--data", str(records), "--out", str(tmp_path),
+                       "--steps", "6", "--workers", "1", "--no-progress", "--device", "CPU"])
+    summary = seen["summary"]
+    assert status == 143
     assert summary["stopped"] and summary["step"] == 2
     assert [s for s, _ in state.list_checkpoints(tmp_path)] == [2]
     assert int(P.read_checkpoint(summary["checkpoint"])["train.step"]) == 2
     assert signal.getsignal(signal.SIGTERM) == previous                       # the handler is restored
+    assert "done: 2 steps (stopped by SIGTERM: exit status 143, continue with --resume)" in capsys.readouterr().out
+
+
+def _tiny_training_checkpoint(path, step):
+    """A file with just the entries that make a training checkpoint resumable (step, data position)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ms.save_checkpoint([{"name": n, "data": ms.Tensor(np.asarray(v, np.int64))}
+                        for n, v in (("train.step", step), ("data.epoch", 0), ("data.index", step))], str(path))
+
+
+def test_resume_choice_and_fallback(tmp_path):
+    """--resume (latest): an error when OUT has no checkpoint (a mistyped --out must not restart from step 0);
+    auto: start fresh then. An unreadable newest checkpoint is set aside (.corrupt) with one warning line and the
+    previous one used; a named file gets no fallback; nothing readable is an error, not a fresh start."""
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match=r"no checkpoint to resume from in .*run/checkpoints .*--resume auto") as e:
+        resolve_resume("latest", out)
+    assert "\n" not in str(e.value)
+    assert resolve_resume("auto", out) is None and resolve_resume(None, out) is None
+    for s in (2, 4):
+        _tiny_training_checkpoint(state.checkpoint_path(out, s), s)
+    path, entries = resolve_resume("latest", out)
+    assert path == state.checkpoint_path(out, 4) and int(entries["train.step"]) == 4
+    newest = state.checkpoint_path(out, 4)
+    newest.write_bytes(newest.read_bytes()[:-10])                           # truncated
+    warnings = []
+    path, entries = resolve_resume("auto", out, warn=warnings.append)
+    assert path == state.checkpoint_path(out, 2) and int(entries["train.step"]) == 2
+    assert len(warnings) == 1 and "\n" not in warnings[0], warnings
+    assert str(newest) in warnings[0] and "renamed to step_00000004.ckpt.corrupt" in warnings[0]
+    assert not newest.exists() and [s for s, _ in state.list_checkpoints(out)] == [2]
+    corrupt = newest.with_name(newest.name + ".corrupt")
+    with pytest.raises(InputError, match="not a readable"):                  # a named file: no fallback
+        resolve_resume(str(corrupt), out)
+    state.checkpoint_path(out, 2).write_bytes(b"\0" * 64)                    # overwritten
+    with pytest.raises(InputError, match="none of the 1 checkpoint"):
+        resolve_resume("auto", out, warn=warnings.append)
+    _tiny_training_checkpoint(state.checkpoint_path(out, 6), 6)
+    state.checkpoint_path(out, 8).write_bytes(b"")
+    assert resolve_resume("latest", out, is_main=False, warn=warnings.append)[0] == state.checkpoint_path(out, 6)
+    assert state.checkpoint_path(out, 8).exists()                            # only the main rank renames
+
+
+def test_stale_temporaries_removed(tmp_path):
+    d = state.checkpoint_dir(tmp_path)
+    d.mkdir(parents=True)
+    keep = [d / "step_00000002.ckpt", d / "notes.txt", tmp_path / "config.yaml", tmp_path / ".hidden"]
+    stale = [d / ".step_00000004.ckpt.a1b2c3.tmp.ckpt", tmp_path / ".train_log.jsonl.x9.tmp",
+             tmp_path / ".training_curve.png.q1.tmp.png"]
+    for p in keep + stale:
+        p.write_bytes(b"x")
+    removed = state.remove_stale_temporaries(tmp_path, ("config.yaml", "train_log.jsonl", "training_curve.png"))
+    assert removed == sorted(stale)
+    assert all(p.exists() for p in keep) and not any(p.exists() for p in stale)
+
+
+def test_log_drops_a_truncated_last_line(tmp_path, capsys):
+    log = tmp_path / "train_log.jsonl"
+    log.write_text('{"kind": "train", "step": 1}\n{"kind": "train", "step": 2}\n{"kind": "train", "st')
+    assert [r["step"] for r in curves.read_log(log)] == [1, 2]
+    err = capsys.readouterr().err
+    assert "dropped a truncated last line" in err and f"{log}:3" in err and len(err.strip().splitlines()) == 1
+    curves.truncate_log(log, 1)
+    assert log.read_text() == '{"kind": "train", "step": 1}\n'
+    log.write_text('{"kind": "train", "step": 1}\n{"kind": "tr\n{"kind": "train", "step": 3}\n')
+    with pytest.raises(InputError, match=r"train_log.jsonl:2: not a JSON line"):   # not a cut-off write: an error
+        curves.read_log(log)
+
+
+def test_resume_after_a_kill(trainer, records, tmp_path, capsys):
+    """What a kill can leave behind: a half-written last log line, a temporary checkpoint file, an unreadable newest
+    checkpoint. `--resume` sets that checkpoint aside, resumes from the previous one and says which, removes the
+    temporary file and drops the log line; the repeated steps equal the first run's."""
+    cfg = train_config(["train.checkpoint_every=2", "train.keep_checkpoints=3"])
+    opts = dict(data=str(records), out_dir=str(tmp_path), num_steps=4, progress=False, num_workers=1)
+    train(cfg, RunOptions(**opts), trainer=trainer)
+    log = tmp_path / "train_log.jsonl"
+    first = curves.read_log(log)
+    ckpts = dict(state.list_checkpoints(tmp_path))
+    assert sorted(ckpts) == [2, 4]
+    ckpts[4].write_bytes(ckpts[4].read_bytes()[: ckpts[4].stat().st_size // 2])
+    stale = state.checkpoint_dir(tmp_path) / ".step_00000006.ckpt.k2j3x9.tmp.ckpt"
+    stale.write_bytes(b"partial")
+    with open(log, "a") as f:
+        f.write('{"kind": "train", "step": 5, "lo')
+    capsys.readouterr()
+    summary = train(cfg, RunOptions(resume="latest", **opts), trainer=trainer)
+    out, err = capsys.readouterr()
+    assert summary["step"] == 4 and not summary["stopped"]
+    assert f"resuming from {ckpts[2]} (step 2 of 4)" in out
+    assert f"removed 1 temporary file(s) of an interrupted write: {stale.name}" in out and not stale.exists()
+    warned = [line for line in err.splitlines() if "step_00000004.ckpt" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: ")
+    assert "renamed to step_00000004.ckpt.corrupt" in warned[0]
+    assert "dropped a truncated last line" in err
+    assert ckpts[4].with_name(ckpts[4].name + ".corrupt").exists()
+    assert int(state.read_training_checkpoint(ckpts[4])["train.step"]) == 4    # written again
+    again = curves.read_log(log)
+    assert [r["step"] for r in again] == [1, 2, 3, 4]
+    for r, q in zip(first[2:], again[2:]):
+        for key in ("loss/total", "grad_norm", "lr", "loss_scale", "num_recycle"):
+            assert q[key] == pytest.approx(r[key], rel=1e-5, abs=1e-7), (r["step"], key)
 
 
 def _free_port() -> int:

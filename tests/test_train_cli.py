@@ -101,6 +101,13 @@ def test_train_cli_rejects_bad_arguments(tmp_path):
     assert proc.returncode == 2 and "--steps must be >= 1" in proc.stderr
     proc = run_cli(["train", "--config", "tiny_train", "--data", "x", "--resume", "missing.ckpt"], tmp_path)
     assert proc.returncode == 2 and "missing.ckpt" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    # bare --resume with no checkpoint in --out (a typo): an error, not a silent restart from step 0
+    proc = run_cli(["train", "--config", "tiny_train", "--data", "x", "--out", "typo", "--resume"], tmp_path)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "no checkpoint to resume from in typo/checkpoints" in proc.stderr and "--resume auto" in proc.stderr
+    assert not (tmp_path / "typo").exists()
+    proc = run_cli(["train", "--help"], tmp_path)
+    assert proc.returncode == 0 and "143 stopped by SIGTERM" in " ".join(proc.stdout.split())
 
 
 # -- launchers -----------------------------------------------------------------------------------------------------

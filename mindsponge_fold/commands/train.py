@@ -1,15 +1,25 @@
 """``mindsponge-fold train``: train or fine-tune AlphaFold 2 on MindRecord data.
 
     mindsponge-fold train --config train_initial --data data/train.mindrecord \\
-        [--val-data data/val.mindrecord] [--out runs/initial] [--resume auto|CKPT] [--init-from params.npz] \\
+        [--val-data data/val.mindrecord] [--out runs/initial] [--resume [auto|CKPT]] [--init-from params.npz] \\
         [--steps N] [--set train.batch_size=1 ...] [--device CPU|GPU|Ascend]
 
 Data parallel: launch the same command under ``msrun`` (``scripts/train_cpu.sh``, ``train_gpu.sh``,
 ``train_ascend.sh``); each rank reads its shard, gradients are averaged, rank 0 writes checkpoints and logs.
+
+Exit status: 0 when the run reached its step count, 2 on bad input (one line on stderr), 143 (128 + SIGTERM) when
+SIGTERM stopped it after writing its checkpoint (unfinished: continue with ``--resume``).
 """
 from __future__ import annotations
 
 from mindsponge_fold.commands import options
+
+STOPPED_EXIT = 143      # 128 + SIGTERM: what a shell reports for a process the signal ended; not 0 (not finished)
+EPILOG = ("exit status: 0 done (the run reached its step count); 2 bad input or arguments (one line on stderr); "
+          f"{STOPPED_EXIT} stopped by SIGTERM after writing its checkpoint (unfinished: continue with --resume); "
+          "other non-zero: a crash. --resume alone needs a checkpoint in OUT/checkpoints (a mistyped --out is an "
+          "error); --resume auto starts from step 0 when there is none; an unreadable newest checkpoint is renamed "
+          "*.corrupt and the previous one used.")
 
 
 def add_arguments(parser) -> None:
@@ -19,9 +29,11 @@ def add_arguments(parser) -> None:
                                            "every train.eval_every steps")
     parser.add_argument("--out", default="train_out", help="output directory: checkpoints/, train_log.jsonl, "
                                                            "training_curve.png, config.yaml")
-    parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
-                        help="continue from a training checkpoint (no value or 'auto': the newest in OUT/checkpoints, "
-                             "starting fresh when there is none)")
+    parser.epilog = EPILOG
+    parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="auto|CKPT",
+                        help="continue from a training checkpoint: no value = the newest in OUT/checkpoints (an error "
+                             "when there is none), 'auto' = the newest or, when there is none, from step 0, or a "
+                             "checkpoint file; prints the checkpoint and step loaded")
     parser.add_argument("--init-from", metavar="WEIGHTS",
                         help="start from these weights (AlphaFold .npz such as params_model_1_ptm.npz, or a .ckpt) "
                              "with a fresh optimiser: fine-tuning")
@@ -55,6 +67,7 @@ def run(args) -> int:
     summary = train(cfg, run_options)
     if summary["world"]["rank"] == 0:
         last = summary["last"] or {}
-        print(f"done: {summary['step']} steps{' (stopped by SIGTERM)' if summary['stopped'] else ''}; "
+        stopped = f" (stopped by SIGTERM: exit status {STOPPED_EXIT}, continue with --resume)"
+        print(f"done: {summary['step']} steps{stopped if summary['stopped'] else ''}; "
               f"last loss {last.get('loss/total', float('nan')):.4f}; checkpoint {summary['checkpoint']}")
-    return 0
+    return STOPPED_EXIT if summary["stopped"] else 0

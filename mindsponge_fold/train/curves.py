@@ -2,30 +2,46 @@
 
 Every line of ``<out>/train_log.jsonl`` is one JSON object with ``kind`` = ``"train"`` (one optimisation step:
 ``step`` = steps done, loss terms, ``loss_scale``, ``grad_norm``, ``lr``, ``step_time_s``, ``samples_per_s``, ...)
-or ``"val"`` (``val/lddt_ca`` and per-sample scores at that step).
+or ``"val"`` (``val/lddt_ca`` and per-sample scores at that step). A run killed in the middle of appending a line
+leaves it half-written: :func:`read_log` drops such a last line with a warning (a resume then rewrites the log).
 """
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.common.fileio import atomic_path, write_text
 
 
 def read_log(path) -> list[dict]:
+    """The records of a JSON-lines log. An unparsable last line (a write cut off by a kill) is dropped with a
+    one-line warning on stderr; an unparsable line before it is an InputError naming the line."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [(i, line) for i, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    records = []
+    for k, (i, line) in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if k < len(lines) - 1:
+                raise InputError(f"not a JSON line ({e.msg}, column {e.colno})", path, i) from None
+            print(f"warning: {path}:{i}: dropped a truncated last line ({len(line)} characters, {e.msg}): "
+                  "a write interrupted by a kill", file=sys.stderr)
+    return records
 
 
 def truncate_log(path, step: int) -> None:
-    """Drop records after ``step`` (a resumed run repeats the steps after its checkpoint)."""
-    records = [r for r in read_log(path) if r.get("step", 0) <= step]
-    if Path(path).exists():
-        write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+    """Drop records after ``step`` (a resumed run repeats the steps after its checkpoint; step 0: all)."""
+    if not Path(path).exists():
+        return
+    records = [r for r in read_log(path) if r.get("step", 0) <= step] if step > 0 else []
+    write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def append_record(path, record: dict) -> None:

@@ -9,7 +9,10 @@
 * logs (rank 0): a line per ``train.log_every`` steps on stdout (loss terms, loss scale, grad norm, LR, step time,
   samples/s), every step in ``<out>/train_log.jsonl``, a progress bar on stderr;
 * checkpoints (rank 0): ``<out>/checkpoints/step_<N>.ckpt`` every ``train.checkpoint_every`` steps, at the end and
-  on SIGTERM (all ranks agree on the step to stop at), the newest ``train.keep_checkpoints`` kept;
+  on SIGTERM (all ranks agree on the step to stop at; ``mindsponge-fold train`` then exits with 143), the newest
+  ``train.keep_checkpoints`` kept; temporary files of a write killed before its rename are removed at the start;
+* resume (:func:`resolve_resume`): the newest checkpoint (an unreadable one is set aside with a warning and the
+  previous one used), or a named file; the log's records after its step are dropped;
 * validation (rank 0, ``train.eval_every`` > 0 and held-out data): lDDT-Calpha with the EMA weights
   (``train.eval_use_ema``), logged and plotted to ``<out>/training_curve.png``.
 
@@ -34,12 +37,16 @@ from mindsponge_fold.train import curves, state
 from mindsponge_fold.train.distributed import World, any_rank, setup
 
 
+LATEST, AUTO = "latest", "auto"     # RunOptions.resume: the newest checkpoint (must exist) / the newest if any
+OUTPUT_FILES = ("config.yaml", "train_log.jsonl", "training_curve.png")   # written atomically into out_dir
+
+
 @dataclasses.dataclass
 class RunOptions:
     data: str                                 # make-mindrecord output (training split)
     out_dir: str = "train_out"
     val_data: str | None = None               # make-mindrecord output (held-out split)
-    resume: str | None = None                 # "auto" (newest checkpoint in out_dir, if any) or a checkpoint path
+    resume: str | None = None                 # LATEST, AUTO or a checkpoint path: see resolve_resume
     init_from: str | None = None              # AlphaFold .npz or our .ckpt: weights only
     num_steps: int | None = None              # default train.num_steps
     device: str = "CPU"
@@ -53,26 +60,44 @@ def kernel_seed(seed: int, start_step: int, rank: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(start_step), int(rank), 0xD0]).generate_state(1)[0] % 2 ** 31)
 
 
-def resolve_resume(resume, out_dir) -> Path | None:
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def resolve_resume(resume, out_dir, is_main: bool = True, warn=_warn) -> tuple[Path, dict] | None:
+    """The checkpoint to resume from and its entries, or None to start from step 0.
+
+    ``resume``: None (start fresh), ``"latest"`` (the newest checkpoint in ``out_dir``; none there is an error: a
+    mistyped ``--out`` must not restart silently), ``"auto"`` (the newest, or start fresh when there is none) or a
+    checkpoint path (that file, no fallback). With ``latest`` / ``auto`` an unreadable newest checkpoint is set aside
+    (renamed ``.corrupt`` by the main rank) with a warning and the previous one is tried."""
     if not resume:
         return None
-    if resume == "auto":
-        return state.latest_checkpoint(out_dir)
-    path = Path(resume)
-    if not path.exists():
-        raise InputError("no such checkpoint to resume from", path)
-    return path
-
-
-def peek_step(path) -> int:
-    import mindspore as ms
-    try:
-        entries = ms.load_checkpoint(str(path), choice_func=lambda name: name == "train.step")
-    except Exception as e:  # noqa: BLE001 - MindSpore raises several types with multi-line text
-        raise InputError(f"not a readable checkpoint ({str(e).splitlines()[0][:120]})", path) from None
-    if "train.step" not in entries:
-        raise InputError("not a training checkpoint (no train.step); use --init-from for weights-only files", path)
-    return int(entries["train.step"].asnumpy())
+    if resume not in (LATEST, AUTO):
+        path = Path(resume)
+        if not path.exists():
+            raise InputError("no such checkpoint to resume from", path)
+        return path, state.read_training_checkpoint(path)
+    found = state.list_checkpoints(out_dir)
+    where = state.checkpoint_dir(out_dir)
+    if not found:
+        if resume == AUTO:
+            return None
+        raise InputError(f"--resume: no checkpoint to resume from in {where} (check --out; --resume auto starts "
+                         "from step 0 when there is none)")
+    failures = []
+    for _, path in reversed(found):
+        try:
+            return path, state.read_training_checkpoint(path)
+        except InputError as e:
+            failures.append(str(e))
+            moved = ""
+            if is_main:
+                with contextlib.suppress(FileNotFoundError):
+                    moved = f"; renamed to {state.set_aside(path).name}"
+            warn(f"warning: {e}{moved}; trying the previous checkpoint")
+    raise InputError(f"--resume: none of the {len(found)} checkpoint(s) in {where} is readable "
+                     f"(newest: {failures[0]})")
 
 
 def batches(data, cfg, world: World, epoch: int, index: int, num_workers: int):
@@ -160,16 +185,27 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
     num_steps = int(options.num_steps if options.num_steps is not None else tc.num_steps)
     out = Path(options.out_dir)
     log_path, png_path = out / "train_log.jsonl", out / "training_curve.png"
-    resume = resolve_resume(options.resume, out)
+    if world.is_main:
+        stale = state.remove_stale_temporaries(out, OUTPUT_FILES)
+        if stale:
+            print(f"removed {len(stale)} temporary file(s) of an interrupted write: "
+                  f"{', '.join(p.name for p in stale)}", flush=True)
+    found = resolve_resume(options.resume, out, is_main=world.is_main)
+    resume, entries = found if found is not None else (None, None)
+    del found
     if resume is not None and options.init_from:
         raise InputError("--resume and --init-from exclude each other (a checkpoint carries its own weights)")
-    start_step = peek_step(resume) if resume is not None else 0
+    start_step = int(entries["train.step"]) if resume is not None else 0
+    if world.is_main and options.resume:
+        print(f"resuming from {resume} (step {start_step} of {num_steps})" if resume is not None
+              else f"--resume {AUTO}: no checkpoint in {state.checkpoint_dir(out)}; starting from step 0", flush=True)
     seeds = (int(tc.seed), kernel_seed(tc.seed, start_step, world.rank))
     ms.set_seed(seeds[1])
     trainer = trainer or TrainStep(cfg, reducer_degree=world.size if world.distributed else None, rank=world.rank)
     position = (0, 0)
     if resume is not None:
-        restored = state.restore_training_checkpoint(resume, trainer)
+        restored = state.restore_training_checkpoint(resume, trainer, entries)
+        del entries
         position = (restored["epoch"], restored["index"])
     elif options.init_from:
         fresh = state.init_weights(trainer, options.init_from)

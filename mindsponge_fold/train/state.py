@@ -11,7 +11,8 @@ A training checkpoint ``<out>/checkpoints/step_<N>.ckpt`` holds
   what MindSpore's random kernels (dropout) were seeded with in this segment of the run);
 * ``meta.config`` (the resolved config as YAML) and ``meta.model``.
 
-Writes are atomic (temporary file + rename); :func:`prune` keeps the newest ``keep`` step checkpoints.
+Writes are atomic (temporary file + rename); :func:`prune` keeps the newest ``keep`` step checkpoints and
+:func:`remove_stale_temporaries` deletes the temporary files a killed write leaves behind.
 """
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.model import params as P
 
 CKPT_RE = re.compile(r"^step_(\d+)\.ckpt$")
+# what mindsponge_fold.common.fileio.atomic_path names its temporary file for step_<N>.ckpt
+TMP_CKPT_GLOB = ".step_*.ckpt.*.tmp.ckpt"
+CORRUPT_SUFFIX = ".corrupt"
+REQUIRED = ("train.step", "data.epoch", "data.index")
 
 
 def checkpoint_dir(out_dir) -> Path:
@@ -54,6 +59,36 @@ def prune(out_dir, keep: int) -> None:
         path.unlink(missing_ok=True)
 
 
+def remove_stale_temporaries(out_dir, names=()) -> list[Path]:
+    """Delete the temporary files of writes that were killed before their rename: ``checkpoints/.step_<N>.ckpt.*.tmp
+    .ckpt`` and, for each of ``names`` (files of ``out_dir`` written atomically), ``.<name>.*.tmp*``. Returns them."""
+    out = Path(out_dir)
+    found = list(checkpoint_dir(out).glob(TMP_CKPT_GLOB)) if checkpoint_dir(out).is_dir() else []
+    if out.is_dir():
+        found += [p for name in names for p in out.glob(f".{name}.*.tmp*")]
+    for path in found:
+        path.unlink(missing_ok=True)
+    return sorted(found)
+
+
+def read_training_checkpoint(path) -> dict:
+    """All entries of a training checkpoint; an InputError (one line) when it cannot be parsed (truncated,
+    overwritten) or lacks the step / data position."""
+    entries = P.read_checkpoint(path)
+    missing = [n for n in REQUIRED if n not in entries]
+    if missing:
+        raise InputError(f"not a training checkpoint (no {missing[0]}); use --init-from for weights-only files", path)
+    return entries
+
+
+def set_aside(path) -> Path:
+    """Rename an unreadable checkpoint to ``<name>.corrupt`` (kept for inspection, no longer listed, so neither a
+    later resume nor :func:`prune`'s count of the newest checkpoints sees it)."""
+    target = Path(str(path) + CORRUPT_SUFFIX)
+    Path(path).replace(target)
+    return target
+
+
 def save_training_checkpoint(path, trainer, step: int, data_position: tuple[int, int], seeds: tuple[int, int],
                              meta: dict) -> Path:
     """Write weights, EMA, optimiser and loss-scale state, step, data position and seeds to ``path``."""
@@ -69,18 +104,19 @@ def save_training_checkpoint(path, trainer, step: int, data_position: tuple[int,
     return Path(path)
 
 
-def restore_training_checkpoint(path, trainer) -> dict:
-    """Load everything :func:`save_training_checkpoint` wrote into ``trainer``; returns
-    ``{"step", "epoch", "index", "seed", "kernel_seed", "meta": {...}}``. Strict on names and shapes; values are
-    written in place (:func:`mindsponge_fold.train.step.assign`)."""
+def restore_training_checkpoint(path, trainer, entries: dict | None = None) -> dict:
+    """Load everything :func:`save_training_checkpoint` wrote into ``trainer`` (``entries``: the file's entries when
+    already read by :func:`read_training_checkpoint`); returns ``{"step", "epoch", "index", "seed", "kernel_seed",
+    "meta": {...}}``. Strict on names and shapes; values are written in place
+    (:func:`mindsponge_fold.train.step.assign`)."""
     from mindsponge_fold.train.step import assign
-    entries = P.read_checkpoint(path)
+    entries = read_training_checkpoint(path) if entries is None else entries
     weights = {n: v for n, v in entries.items() if not isinstance(v, str) and not P._is_aux(n)}
     P.check_names(trainer.model, {P.official_name(n): np.shape(v) for n, v in weights.items()}, str(path))
     ema = {P.EMA_PREFIX + n: p for n, p in zip(trainer.relative_names(), trainer.ema)}
     targets = {**P.model_parameters(trainer.model), **ema, **trainer.optimizer_state()}
     missing = [n for n in targets if n not in entries]
-    missing += [n for n in ("train.step", "data.epoch", "data.index") if n not in entries]
+    missing += [n for n in REQUIRED if n not in entries]
     if missing:
         raise InputError(f"not a training checkpoint of this model: {len(missing)} entr(y/ies) missing "
                          f"(first: {missing[0]}); use --init-from for weights-only files", path)
