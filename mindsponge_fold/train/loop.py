@@ -23,6 +23,7 @@ dropout included.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import signal
 import sys
@@ -183,6 +184,8 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
     check_precision(cfg, options.device)
     tc = cfg.train
     num_steps = int(options.num_steps if options.num_steps is not None else tc.num_steps)
+    resolved = copy.deepcopy(cfg)                 # what config.yaml and checkpoints record: the run's own length
+    resolved.train.num_steps = num_steps
     out = Path(options.out_dir)
     log_path, png_path = out / "train_log.jsonl", out / "training_curve.png"
     if world.is_main:
@@ -214,13 +217,13 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
                   f"initialisation (first: {fresh[0]})", file=sys.stderr)
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "config.yaml", dump_config(cfg))
+        write_text(out / "config.yaml", dump_config(resolved))
         curves.truncate_log(log_path, start_step)
     validator = None
     if options.val_data and tc.eval_every > 0 and world.is_main:
         from mindsponge_fold.train.validate import Validator
         validator = Validator.from_mindrecord(cfg, options.val_data, seed=int(tc.seed))
-    meta = {"config": dump_config(cfg), "model": cfg.name, "version": __version__, "kind": "training"}
+    meta = {"config": dump_config(resolved), "model": cfg.name, "version": __version__, "kind": "training"}
 
     def save(step, pos):
         if not world.is_main:
