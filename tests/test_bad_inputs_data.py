@@ -116,3 +116,86 @@ def test_template_mapping_out_of_range(tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith(
         "4zey.cif: query->template map must have 97 entries in [-1, 83], got shape (97,) range [0, 96]")
     assert not out.exists()
+
+
+def _alignments(*parts):
+    return shared_path("data", "openfold_testdata", "alignments", *parts)
+
+
+def _make_features(tmp_path, fasta, align, *extra):
+    out = tmp_path / "raw.npz"
+    status = cli.main(["make-features", "--fasta", str(fasta), "--alignments-dir", str(align), "--out", str(out),
+                       *extra])
+    return status, out
+
+
+def test_template_hits_of_another_query_are_refused(tmp_path, capsys):
+    """An .hhr computed for another query used to place its templates from query residue 0 (str.find gave -1); an
+    hmmsearch .sto of another query spans another number of profile columns. Both: one line naming the hit file."""
+    fasta = tmp_path / "q.fasta"
+    fasta.write_text(">2crb_A\n" + QUERY + "\n")
+    mmcifs = shared_path("data", "openfold_testdata", "mmcifs")
+    hhr = _alignments("pdb70_hits.hhr")                     # hits of the 73-residue query of alignments/*.a3m
+    status, out = _make_features(tmp_path, fasta, _alignments("2crb_A"), "--template-hits", str(hhr),
+                                 "--mmcif-dir", str(mmcifs))
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"mindsponge-fold make-features: error: {hhr}: template hit 1 (1HF9_B) aligns query "
+                          "residue 7 as 'A' but the query has 'G'")
+    assert err.endswith("the hits were computed for another query") and not out.exists()
+    # hmmsearch hits of 2crb_A given with the 1psm_A query (and its own alignments)
+    psm = parsers.read_msa(_alignments("1psm_A", "bfd_uniclust_hits.a3m")).sequences[0]
+    fasta.write_text(">1psm_A\n" + psm + "\n")
+    sto = _alignments("2crb_A", "hmm_output.sto")
+    status, out = _make_features(tmp_path, fasta, _alignments("1psm_A"), "--template-hits", str(sto),
+                                 "--mmcif-dir", str(mmcifs))
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert f"{sto}: template hit 1 (2crb_A) spans 97 profile columns but the query has {len(psm)} residues" in err
+    assert not out.exists()
+
+
+def test_mapping_of_a_hit_of_another_query_is_an_error_not_an_offset():
+    from mindsponge_fold.data import templates
+    hits = parsers.parse_hhr(_alignments("pdb70_hits.hhr").read_text())
+    own_query = parsers.read_msa(_alignments("bfd_uniclust_hits.a3m")).sequences[0]
+    assert templates.mapping_from_hit(hits[0], own_query)          # its own query: fine
+    with pytest.raises(templates.TemplateError, match="does not occur in the query sequence"):
+        templates.mapping_from_hit(hits[0], QUERY)
+
+
+def test_msa_whose_first_row_is_not_the_query(tmp_path, capsys):
+    fasta = tmp_path / "q.fasta"
+    fasta.write_text(">2crb_A\n" + QUERY + "\n")
+    align = tmp_path / "aln"
+    align.mkdir()
+    other = QUERY[:20] + "W" + QUERY[21:]                    # same length, one residue differs
+    a3m = align / "bfd_uniclust_hits.a3m"
+    a3m.write_text(f">other protein\n{other}\n>hit\n{QUERY}\n")
+    status, out = _make_features(tmp_path, fasta, align)
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert err == (f"mindsponge-fold make-features: error: {a3m}: the first row ('other protein') is not the query "
+                   f"sequence of {fasta}: column 21 is 'W', the query has 'R' (an MSA's first row must be its query: "
+                   "this alignment was computed for another sequence)")
+    assert not out.exists()
+    sto = align / "uniref90_hits.sto"                         # Stockholm too (the a3m now fine)
+    a3m.write_text(f">query\n{QUERY}\n")
+    sto.write_text(f"# STOCKHOLM 1.0\nother {other}\nhit   {QUERY}\n//\n")
+    status, out = _make_features(tmp_path, fasta, align)
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and f"{sto}: the first row ('other') is not the query sequence" in err
+    # AlphaFold's normalisation: insertions (a3m lower case, Stockholm query-gap columns) are not query residues
+    sto.write_text(f"# STOCKHOLM 1.0\nquery {QUERY[:30]}--{QUERY[30:]}\nhit   {QUERY[:30]}ac{QUERY[30:]}\n//\n")
+    a3m.write_text(f">query\n{QUERY[:10]}kl{QUERY[10:]}\n>hit\n{QUERY}\n")
+    status, out = _make_features(tmp_path, fasta, align)
+    assert status == 0 and out.exists(), capsys.readouterr().err
+
+
+def test_fasta_with_a_byte_order_mark(tmp_path):
+    """Some editors start a UTF-8 file with a byte-order mark: it is not 'FASTA data before the first >'."""
+    from mindsponge_fold.data.pipeline import read_query
+    fasta = tmp_path / "bom.fasta"
+    fasta.write_bytes(b"\xef\xbb\xbf>2crb_A some protein\n" + QUERY.encode() + b"\n")
+    assert read_query(fasta) == (QUERY, "2crb_A some protein")
+    assert parsers.parse_query_fasta("\ufeff>q\nACDE\n") == [("q", "ACDE")]

@@ -130,3 +130,49 @@ def test_every_base_key_is_read_somewhere():
                       or (n.value if isinstance(n, ast.Constant) and isinstance(n.value, str) else None))
     unread = [k for k in base_config().flatten() if k.rsplit(".", 1)[-1] not in names]
     assert not unread, unread
+
+
+@pytest.mark.parametrize("override,key", [
+    ("train.checkpoint_every=0", "train.checkpoint_every"),              # was a ZeroDivisionError in the loop
+    ("data.eval.max_msa_clusters=-1", "data.eval.max_msa_clusters"),
+    ("data.train.max_msa_clusters=0", "data.train.max_msa_clusters"),
+    ("data.common.max_extra_msa=-2", "data.common.max_extra_msa"),
+    ("data.eval.max_templates=-1", "data.eval.max_templates"),
+    ("data.eval.num_ensemble=0", "data.eval.num_ensemble"),
+    ("data.train.crop_size=0", "data.train.crop_size"),
+    ("buckets.num_res=[]", "buckets.num_res"),
+    ("buckets.num_res=[64, 32]", "buckets.num_res"),
+    ("buckets.num_res=[0, 32]", "buckets.num_res"),
+    ("chunking.chunk_size=-4", "chunking.chunk_size"),
+    ("chunking.chunk_size=abc", "chunking.chunk_size"),
+    ("model.num_recycle=-1", "model.num_recycle"),
+    ("train.max_recycle=-1", "train.max_recycle"),
+    ("train.batch_size=0", "train.batch_size"),
+    ("train.fape_clamp_prob=1.5", "train.fape_clamp_prob"),
+    ("train.loss_scale.type=auto", "train.loss_scale.type"),
+])
+def test_bad_values_are_named_when_the_config_is_loaded(override, key):
+    """Value checks happen at load time (before anything is built or compiled): one line naming the key."""
+    with pytest.raises(ConfigError) as e:
+        load_config("tiny", [override])
+    message = str(e.value)
+    assert message.startswith(key + " must be") and "\n" not in message, message
+
+
+def test_value_checks_apply_to_alphafold_configs_with_overrides_and_allow_the_boundaries():
+    from mindsponge_fold.common.config import apply_overrides
+    cfg = from_alphafold_config(json.loads(reference_path("config.json").read_text()))
+    with pytest.raises(ConfigError, match=r"^train\.checkpoint_every must be an integer >= 1"):
+        apply_overrides(cfg, ["train.checkpoint_every=0"])
+    ok = load_config("tiny", ["chunking.chunk_size=0", "data.common.max_extra_msa=0", "model.num_recycle=0",
+                              "data.eval.max_templates=0", "train.eval_every=0", "buckets.num_res=[8]"])
+    assert ok.chunking.chunk_size == 0 and ok.buckets.num_res == [8]
+
+
+def test_bfloat16_is_refused_on_cpu_only():
+    from mindsponge_fold.common.config import check_precision
+    cfg = load_config("tiny", ["precision.compute_dtype=bfloat16"])
+    with pytest.raises(ConfigError, match=r"^precision\.compute_dtype=bfloat16 is not supported on CPU"):
+        check_precision(cfg, "CPU")
+    check_precision(cfg, "Ascend")
+    check_precision(load_config("tiny"), "CPU")

@@ -167,6 +167,29 @@ def test_bad_input_gives_one_line_error_naming_the_file(tmp_path, capsys):
     assert "no prediction matches any native" in err
 
 
+def test_native_without_ca_atoms_is_an_error_not_a_score(tmp_path, capsys):
+    """A native with no CA atom used to score TM 0.0 / lDDT 1.0 ("matched 0/0"): nothing can be scored on it."""
+    natives = tmp_path / "natives"
+    natives.mkdir()
+    text = shared_path("data", "casp14_dev", "natives", "T1031.pdb").read_text()
+    no_ca = "".join(line for line in text.splitlines(keepends=True)
+                    if not (line.startswith("ATOM") and line[12:16].strip() == "CA"))
+    (natives / "T1031.pdb").write_text(no_ca)
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    (preds / "T1031_model_1.pdb").write_text(text)
+    out = tmp_path / "out"
+    err = _one_line_error(capsys, ["evaluate", "--predictions", str(preds), "--natives", str(natives),
+                                   "--out", str(out)])
+    assert f"{natives / 'T1031.pdb'}: native chain" in err and "has no CA atoms" in err, err
+    assert not (out / "metrics.csv").exists()
+    (natives / "T1031.pdb").write_text(text)                  # and the same for a prediction without CA atoms
+    (preds / "T1031_model_1.pdb").write_text(no_ca)
+    err = _one_line_error(capsys, ["evaluate", "--predictions", str(preds), "--natives", str(natives),
+                                   "--out", str(out)])
+    assert f"{preds / 'T1031_model_1.pdb'}: predicted chain" in err and "has no CA atoms" in err, err
+
+
 def test_fasta_option_is_a_thin_call_into_predict(tmp_path, monkeypatch, capsys):
     """--fasta drives the predict subcommand (add_arguments/run) and then evaluates what it wrote."""
     calls = []

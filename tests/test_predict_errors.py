@@ -2,6 +2,7 @@
 target parsing, single-sequence features, ranking and ranked files, the atomic target directory."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -344,3 +345,113 @@ def test_features_with_too_few_recycling_iterations_are_refused(tmp_path, capsys
     assert status == 2 and len(err) == 1, err
     assert "the features hold 2 recycling iterations, 4 needed for num_recycle=3" in err[0]
     assert "processed_features.npz" in err[0] and not out.exists()
+
+
+# ------------------------------------------------------------- checked before any model loads (issue 17, part A)
+
+def test_config_value_errors_name_the_key_not_the_fasta(capsys, workdir):
+    """--set model.num_recycle=-1 used to fail after the model loaded, naming the FASTA file."""
+    err = fails(capsys, workdir, base(workdir) + ["--set", "model.num_recycle=-1"],
+                "model.num_recycle must be an integer >= 0", "got -1")
+    assert "q.fasta" not in err
+    fails(capsys, workdir, base(workdir) + ["--set", "buckets.num_res=[]"], "buckets.num_res must be")
+
+
+def test_bfloat16_on_cpu_is_refused_before_the_model_is_built(capsys, workdir):
+    fails(capsys, workdir, base(workdir) + ["--device", "CPU", "--set", "precision.compute_dtype=bfloat16"],
+          "precision.compute_dtype=bfloat16 is not supported on CPU")
+
+
+def test_a_file_that_is_not_weights_says_what_it_is(capsys, workdir):
+    (workdir / "random.npz").write_bytes(np.random.default_rng(0).bytes(4096))
+    argv = base(workdir, models=["--models", f"tiny={workdir / 'random.npz'}"])
+    err = fails(capsys, workdir, argv, "random.npz", "model 'tiny'", "binary data of unknown format, named .npz but "
+                "not a zip archive", "expected AlphaFold parameters (.npz")
+    assert "MindSpore checkpoint (.ckpt)" in err and "not a readable MindSpore checkpoint" not in err
+
+
+def test_weights_file_kinds(tmp_path):
+    import io
+    from mindsponge_fold.model import params as P
+    arr = io.BytesIO()
+    np.save(arr, np.zeros(3))
+    cases = {"empty.npz": (b"", "an empty file"), "array.npz": (arr.getvalue(), "a single numpy array (.npy)"),
+             "notes.bin": (b"weights of model 1\n", "a text file"), "data.pkl": (b"\x80\x04\x95", "a Python pickle")}
+    for name, (content, what) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(InputError, match=rf"not a weights file: {re.escape(what)}.*expected AlphaFold parameters"):
+            P.weights_format(tmp_path / name)
+    (tmp_path / "w.ckpt").write_bytes(b"\n\x9a\x01\n\x10binary protobuf")
+    assert P.weights_format(tmp_path / "w.ckpt") == "ckpt"
+    np.savez(tmp_path / "other.npz", a=np.zeros(2), b=np.ones(3))     # a real .npz, but not AlphaFold parameters
+    assert P.weights_format(tmp_path / "other.npz") == "npz"
+    with pytest.raises(InputError, match=r"not AlphaFold parameters: an \.npz of 2 array\(s\) \(first: 'a'\), none "
+                                         r"named alphafold/alphafold_iteration/"):
+        P.load_npz_arrays(tmp_path / "other.npz")
+
+
+def _features_argv(path):
+    return ["--features", str(path), "--models-to-relax", "none", "--models", "tiny", "--random-weights"]
+
+
+def test_features_file_with_missing_features(capsys, tmp_path):
+    """predict --features used to die with KeyError: 'msa' (raw) or inside MindSpore (processed)."""
+    with np.load(reference_path("raw_features.npz")) as f:
+        raw = {k: f[k] for k in f.files if k not in ("msa", "deletion_matrix_int")}
+    np.savez(tmp_path / "raw_part.npz", **raw)
+    fails(capsys, tmp_path, _features_argv(tmp_path / "raw_part.npz"), "raw_part.npz",
+          "missing feature(s): msa, deletion_matrix_int")
+    with np.load(reference_path("processed_features.npz")) as f:
+        processed = {k: f[k] for k in f.files if k not in ("extra_msa", "template_mask")}
+    np.savez(tmp_path / "processed_part.npz", **processed)
+    fails(capsys, tmp_path, _features_argv(tmp_path / "processed_part.npz"), "processed_part.npz", "model 'tiny'",
+          "2 feature(s) missing: extra_msa, template_mask")
+    np.savez(tmp_path / "outputs.npz", plddt=np.zeros(3))
+    fails(capsys, tmp_path, _features_argv(tmp_path / "outputs.npz"), "outputs.npz", "not a features file")
+
+
+def test_run_features_on_a_file_that_is_not_processed_features(tmp_path, capsys):
+    """Processed features without the template inputs a template model reads (e.g. a model_3 file given to model_1)
+    used to fail inside MindSpore's compile: a long trace and rank_0/om/analyze_fail.ir in the working directory.
+    Now one line naming the file and the missing features, before the network is built."""
+    out = tmp_path / "o.npz"
+    with np.load(reference_path("processed_features.npz")) as f:
+        no_templates = {k: f[k] for k in f.files if not k.startswith("template_")}
+    features = tmp_path / "no_templates.npz"
+    np.savez(features, **no_templates)
+
+    def run(path, *extra):
+        status = main(["run-features", "--features", str(path), "--config", "tiny", "--device", "CPU",
+                       "--out", str(out), *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert status == 2 and len(err) == 1, err
+        return err[0]
+
+    err = run(features)
+    assert f"{features}: not processed features for this model (the network's input): 6 feature(s) missing: " \
+           "template_aatype, template_all_atom_positions" in err
+    assert not out.exists() and not (tmp_path / "rank_0").exists()        # the tests run in tmp_path
+    gt = reference_path("ground_truth.npz")
+    assert f"{gt}: not processed features: no 'aatype'" in run(gt)
+    err = run(reference_path("processed_features.npz"), "--set", "precision.compute_dtype=bfloat16")
+    assert "precision.compute_dtype=bfloat16 is not supported on CPU" in err
+
+
+def test_alignments_of_every_target_are_parsed_before_any_model_loads(capsys, workdir):
+    """A malformed a3m of target 2 (or an MSA of another protein) used to stop the run after target 1."""
+    second = "MKVLAAGIVGLLLAQ" * 3
+    (workdir / "two.fasta").write_text(f">2crb_A\n{SEQ}\n>second\n{second}\n")
+    bad = workdir / "aln" / "second" / "bfd_uniclust_hits.a3m"
+    bad.parent.mkdir()
+    bad.write_text(f">second\n{second}\n>hit\n{second[:-5]}\n")
+    argv = base(workdir, "two.fasta")
+    out = workdir / "out"
+    status = main(["predict", "--output-dir", str(out)] + argv)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and not any("loading model" in line for line in lines), lines
+    errors = [line for line in lines if not line.startswith("predict: ")]
+    assert len(errors) == 1 and f"{bad}:3: row 'hit' has 40 aligned columns but the query has 45" in errors[0], lines
+    assert not out.exists() or not os.listdir(out)
+    bad.write_text(f">other\n{SEQ[:45]}\n>hit\n{second}\n")
+    fails(capsys, workdir, argv, str(bad), "the first row ('other') is not the query sequence of",
+          "(target 'second')")

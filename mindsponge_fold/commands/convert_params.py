@@ -24,6 +24,7 @@ def run(args) -> int:
     src, dst = Path(args.input), Path(args.output)
     if not src.exists():
         raise InputError("no such file", src)
+    P.weights_format(src)          # a file that is not weights at all: said before the model is built
     cfg = options.load_config_from_args(args)
     model = build_model(cfg)
     if dst.suffix == ".ckpt":

@@ -5,6 +5,11 @@ mgnify_hits.sto, pdb70_hits.hhr); a missing one is computed when its database is
 Templates: search hits (--template-hits, or pdb70_hits.hhr / pdb_hits.sto in the directory) read with --mmcif-dir,
 and/or direct templates --template MMCIF:CHAIN[:MAP] with MAP = 'identity', a JSON file holding the L-long
 query->template index list (-1 = unaligned), or omitted for a BLOSUM62 global alignment.
+Every input must belong to the query: an MSA whose first row is not the query sequence (after AlphaFold's
+normalisation: a3m insertions and Stockholm query-gap columns removed) and a template-hit file computed for another
+query (an .hhr hit whose aligned query residues are not this query's, an hmmsearch hit spanning another number of
+profile columns) are refused with a one-line error naming the file. A hit file is refused as a whole, not skipped
+hit by hit: a search output belongs to one query, so one foreign hit means the file (or the FASTA) is the wrong one.
 The output is written atomically.
 """
 from __future__ import annotations

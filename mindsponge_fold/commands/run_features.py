@@ -102,7 +102,8 @@ def write_gradients(cfg, args, runner, features: dict, outputs: dict, teacher: d
 
 
 def run(args) -> int:
-    from mindsponge_fold.model.runner import ModelRunner
+    from mindsponge_fold.common.config import check_precision
+    from mindsponge_fold.model.runner import ModelRunner, check_model_inputs
     cfg = options.load_config_from_args(args)
     if args.gradients and not args.ground_truth:
         raise InputError("--gradients needs --ground-truth (the loss is differentiated)", args.gradients)
@@ -110,7 +111,12 @@ def run(args) -> int:
         raise InputError("--gradients are taken with respect to the live weights, not the EMA ones: drop --ema",
                          args.gradients)
     args.device = options.resolve_device(args.device)
+    check_precision(cfg, args.device)
     features = load_npz(args.features, "features")
+    check_model_inputs(features, cfg, args.features)        # before the network is built and compiled
+    if args.params:
+        from mindsponge_fold.model.params import weights_format
+        weights_format(args.params)
     teacher = load_npz(args.teacher_forcing, "teacher-forcing reference") if args.teacher_forcing else None
     runner = ModelRunner(cfg, args.params, use_ema=args.ema, bucket=not args.no_bucket, device=args.device,
                          compile_cache=args.compile_cache)

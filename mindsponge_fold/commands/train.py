@@ -50,7 +50,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from mindsponge_fold.common.config import check_precision
     from mindsponge_fold.common.errors import InputError
+    from mindsponge_fold.model.params import weights_format
     from mindsponge_fold.train.loop import RunOptions, train
 
     if args.steps is not None and args.steps < 1:
@@ -59,6 +61,9 @@ def run(args) -> int:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     cfg = options.load_config_from_args(args)
     args.device = options.resolve_device(args.device)
+    check_precision(cfg, args.device)
+    if args.init_from:
+        weights_format(args.init_from)        # a file that is not weights at all: said before anything is built
     run_options = RunOptions(data=args.data, out_dir=args.out, val_data=args.val_data, resume=args.resume,
                              init_from=args.init_from, num_steps=args.steps, device=args.device,
                              progress=not args.no_progress, num_workers=args.workers,

@@ -227,6 +227,7 @@ def parse_override(text: str) -> tuple[str, object]:
 
 def apply_overrides(cfg: ConfigDict, overrides: Iterable[str] | dict, schema: ConfigDict | None = None,
                     source: str = "override") -> ConfigDict:
+    """``cfg`` with the dotted overrides applied (in place) and every value checked (:func:`check_config`)."""
     schema = schema if schema is not None else base_config()
     items = overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides)
     for key, value in items:
@@ -237,6 +238,7 @@ def apply_overrides(cfg: ConfigDict, overrides: Iterable[str] | dict, schema: Co
             node = node.setdefault(p, {})
         node[parts[-1]] = value
         merge_into(cfg, nested, schema, source)
+    check_config(cfg)
     return cfg
 
 
@@ -246,21 +248,93 @@ def load_config(preset="model_1_ptm", overrides: Iterable[str] | dict = ()) -> C
     cfg = copy.deepcopy(schema)
     if preset:
         _apply_preset(cfg, schema, preset)
-    apply_overrides(cfg, overrides, schema)
-    check_config(cfg)
-    return cfg
+    return apply_overrides(cfg, overrides, schema)      # (checks the values: check_config)
+
+
+def _int_at_least(value, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+# keys whose value must be an integer >= the bound (a size, a count or an interval in steps), with what it means
+INT_MINIMUMS = {
+    "model.num_recycle": (0, "recycling iterations at inference"),
+    "model.embeddings_and_evoformer.evoformer_num_block": (1, "Evoformer blocks"),
+    "model.embeddings_and_evoformer.extra_msa_stack_num_block": (1, "extra-MSA stack blocks"),
+    "model.embeddings_and_evoformer.template.template_pair_stack.num_block": (1, "template pair stack blocks"),
+    "model.embeddings_and_evoformer.template.max_templates": (0, "templates the model embeds"),
+    "model.heads.structure_module.num_layer": (1, "structure module layers"),
+    "data.common.max_extra_msa": (0, "extra-MSA rows; 0 = none"),
+    "data.eval.max_msa_clusters": (1, "MSA cluster rows, the query included"),
+    "data.eval.max_templates": (0, "templates per example"),
+    "data.eval.num_ensemble": (1, "ensemble members"),
+    "data.train.max_msa_clusters": (1, "MSA cluster rows, the query included"),
+    "data.train.max_extra_msa": (0, "extra-MSA rows; 0 = none"),
+    "data.train.max_templates": (0, "templates per example"),
+    "data.train.max_seq_length": (1, "longest chain the converter keeps"),
+    "train.num_steps": (0, "total optimisation steps"),
+    "train.batch_size": (1, "examples per device per step"),
+    "train.warmup_steps": (0, "warm-up steps; 0 = none"),
+    "train.lr_decay_steps": (0, "steps before the learning-rate decay; 0 = never"),
+    "train.max_recycle": (0, "largest recycling count sampled per step"),
+    "train.checkpoint_every": (1, "steps between checkpoints"),
+    "train.keep_checkpoints": (0, "newest checkpoints kept; 0 = all"),
+    "train.log_every": (0, "steps between stdout lines; 0 = none"),
+    "train.eval_every": (0, "steps between validations; 0 = none"),
+    "train.loss_scale.scale_window": (1, "finite steps before the loss scale grows"),
+}
+# keys that are a size or null (null: no limit), with their minimum
+NULL_OR_INT_MINIMUMS = {
+    "data.eval.crop_size": (1, "residues kept at inference; null = no crop"),
+    "data.train.crop_size": (1, "residues per training crop; null = no crop"),
+    "chunking.chunk_size": (0, "rows per inference chunk; 0 = off, null = automatic"),
+}
+# keys that are a probability or a fraction
+FRACTIONS = ("data.common.masked_msa.profile_prob", "data.common.masked_msa.same_prob",
+             "data.common.masked_msa.uniform_prob", "data.eval.masked_msa_replace_fraction",
+             "data.train.masked_msa_replace_fraction", "data.train.spatial_crop_prob",
+             "data.train.block_delete_msa.msa_fraction_per_block", "train.fape_clamp_prob", "train.ema_decay")
 
 
 def check_config(cfg: ConfigDict) -> None:
-    """Cross-field checks that a key-by-key type check cannot see."""
+    """Value checks a key-by-key type check cannot see (ranges, list contents, cross-field rules), done when the
+    config is loaded so that a bad value is a one-line ConfigError naming the key before anything is built."""
     prec = cfg.precision.compute_dtype
     if prec not in ("float32", "float16", "bfloat16"):
         raise ConfigError(f"precision.compute_dtype must be float32, float16 or bfloat16, got {prec!r}")
-    for name in ("evoformer_num_block", "extra_msa_stack_num_block"):
-        if cfg.model.embeddings_and_evoformer[name] < 1:
-            raise ConfigError(f"model.embeddings_and_evoformer.{name} must be >= 1")
-    if cfg.model.embeddings_and_evoformer.template.template_pair_stack.num_block < 1:
-        raise ConfigError("model.embeddings_and_evoformer.template.template_pair_stack.num_block must be >= 1")
+    for key, (low, meaning) in INT_MINIMUMS.items():
+        value = cfg.get_path(key)
+        if not _int_at_least(value, low):
+            raise ConfigError(f"{key} must be an integer >= {low} ({meaning}), got {value!r}")
+    for key, (low, meaning) in NULL_OR_INT_MINIMUMS.items():
+        value = cfg.get_path(key)
+        if value is not None and not _int_at_least(value, low):
+            raise ConfigError(f"{key} must be null or an integer >= {low} ({meaning}), got {value!r}")
+    for key in FRACTIONS:
+        value = cfg.get_path(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{key} must be a number in [0, 1], got {value!r}")
+    if cfg.train.loss_scale.type not in ("dynamic", "fixed", "none"):
+        raise ConfigError(f"train.loss_scale.type must be dynamic, fixed or none, got {cfg.train.loss_scale.type!r}")
+    buckets = cfg.buckets.num_res
+    if (not isinstance(buckets, list) or not buckets or not all(_int_at_least(b, 1) for b in buckets)
+            or any(a >= b for a, b in zip(buckets, buckets[1:]))):
+        raise ConfigError(f"buckets.num_res must be a non-empty list of increasing positive integers (padded "
+                          f"sequence lengths), got {buckets!r}")
+    for mode in ("eval", "train"):
+        section = cfg.data[mode]
+        if cfg.data.common.reduce_msa_clusters_by_max_templates and \
+                section.max_msa_clusters - section.max_templates < 1:
+            raise ConfigError(f"data.{mode}.max_msa_clusters ({section.max_msa_clusters}) must exceed "
+                              f"data.{mode}.max_templates ({section.max_templates}) when "
+                              f"data.common.reduce_msa_clusters_by_max_templates is true")
+
+
+def check_precision(cfg, device: str | None) -> None:
+    """The compute dtype must have kernels on ``device``: bfloat16 has (almost) none on CPU in MindSpore 2.10.
+    Called by every command that runs the network (train, predict, run-features) before anything is built."""
+    if cfg.precision.compute_dtype == "bfloat16" and str(device).upper() == "CPU":
+        raise ConfigError("precision.compute_dtype=bfloat16 is not supported on CPU (MindSpore has no bf16 CPU "
+                          "kernels): use float32 (or float16 with loss scaling)")
 
 
 def from_alphafold_config(af_config: dict, base_preset=None) -> ConfigDict:
@@ -280,9 +354,7 @@ def from_alphafold_config(af_config: dict, base_preset=None) -> ConfigDict:
             _check_unsupported(key, value, flat)
             continue
         kept[key] = value
-    apply_overrides(cfg, kept, schema, source="alphafold config")
-    check_config(cfg)
-    return cfg
+    return apply_overrides(cfg, kept, schema, source="alphafold config")
 
 
 def _check_unsupported(key: str, value, flat: dict) -> None:

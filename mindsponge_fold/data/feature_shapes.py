@@ -127,6 +127,14 @@ MODEL_INPUTS = (
     "atom14_atom_exists", "residx_atom14_to_atom37", "residx_atom37_to_atom14", "atom37_atom_exists",
 )
 
+# What the network reads of MODEL_INPUTS: always, and with templates enabled. The template torsion features are not
+# among them: ModelRunner derives them on the host from the template atoms (data.derived_features).
+NETWORK_INPUTS = ("aatype", "residue_index", "seq_mask", "target_feat", "msa_feat", "msa_mask", "extra_msa",
+                  "extra_msa_mask", "extra_has_deletion", "extra_deletion_value", "atom14_atom_exists",
+                  "atom37_atom_exists")
+NETWORK_TEMPLATE_INPUTS = ("template_aatype", "template_all_atom_positions", "template_all_atom_masks",
+                           "template_mask", "template_pseudo_beta", "template_pseudo_beta_mask")
+
 
 def resolve_shape(name: str, sizes: dict, spec: dict | None = None) -> tuple:
     feat = (spec or PROCESSED_FEATURES)[name]

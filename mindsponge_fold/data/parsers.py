@@ -65,9 +65,10 @@ def _name(source):
 
 
 def read_text(path) -> str:
+    """The text of a file as UTF-8; a byte-order mark at its start (some editors write one) is dropped."""
     path = Path(path)
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError("file not found", path) from None
     except UnicodeDecodeError as e:
@@ -99,7 +100,7 @@ class _Record(tuple):
 def _fasta_records(text: str, source=None, what: str = "FASTA"):
     """[_Record] of a FASTA/A3M text; blank lines are ignored."""
     records = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):    # (a byte-order mark)
         line = raw.strip()
         if not line:
             continue

@@ -81,6 +81,23 @@ def make_msa_features(msas: list) -> dict:
     }
 
 
+def check_msa_query(msa, sequence: str, query_source) -> None:
+    """An MSA belongs to the query: one column per query residue, and the query itself as its first row (compared
+    as the parsers return it, which is AlphaFold's normalisation: a3m insertions (lower case) and Stockholm
+    query-gap columns removed; X on either side, or a query letter outside the 20 amino acids, matches anything).
+    Otherwise an InputError naming the MSA file (an alignment of another protein must not pass as this one's)."""
+    if msa.num_columns != len(sequence):
+        raise InputError(f"MSA has {msa.num_columns} columns but the query in {query_source} has {len(sequence)} "
+                         "residues", msa.source)
+    first = msa.sequences[0]
+    bad = next((i for i, (a, q) in enumerate(zip(first, sequence))
+                if a != q and "X" not in (a, q) and q in rc.restypes), None)
+    if bad is not None:
+        raise InputError(f"the first row ('{msa.descriptions[0][:40]}') is not the query sequence of {query_source}: "
+                         f"column {bad + 1} is {first[bad]!r}, the query has {sequence[bad]!r} (an MSA's first row "
+                         "must be its query: this alignment was computed for another sequence)", msa.source)
+
+
 def _sequence_matches(query: str, seqres: str) -> bool:
     return len(query) == len(seqres) and all(a == b or "X" in (a, b) for a, b in zip(query, seqres))
 
@@ -132,8 +149,11 @@ class DataPipeline:
     jackhmmer_mgnify: object = None
     template_searcher: object = None
 
+    def _max_hits(self, role: str) -> int | None:
+        return {"uniref90": self.uniref_max_hits, "mgnify": self.mgnify_max_hits}.get(role)
+
     def _msa(self, role: str, names: tuple, fasta_path, msa_dir: Path):
-        max_hits = {"uniref90": self.uniref_max_hits, "mgnify": self.mgnify_max_hits}.get(role)
+        max_hits = self._max_hits(role)
         for name in names:
             if (msa_dir / name).exists():
                 return parsers.read_msa(msa_dir / name, max_sequences=max_hits)
@@ -147,16 +167,36 @@ class DataPipeline:
         write_text(path, text)
         return parsers.read_msa(path, max_sequences=max_hits)
 
-    def _template_hits(self, query: str, msa_dir: Path, hit_files) -> list:
-        hits = []
+    def _hit_files(self, msa_dir: Path, hit_files) -> list:
+        """The template-hit files to read: the given ones, else (with a featurizer) those in the directory."""
         files = list(hit_files or [])
         if not files and self.template_featurizer is not None:
             files = [msa_dir / n for n in TEMPLATE_HIT_FILES if (msa_dir / n).exists()]
-            if not files and self.template_searcher is not None:
-                files = [self._run_template_search(msa_dir)]
+        return files
+
+    def _template_hits(self, query: str, msa_dir: Path, hit_files) -> list:
+        hits = []
+        files = self._hit_files(msa_dir, hit_files)
+        if not files and self.template_featurizer is not None and self.template_searcher is not None:
+            files = [self._run_template_search(msa_dir)]
         for path in files:
             hits += read_template_hits(path, query)
         return hits
+
+    def check_inputs(self, sequence: str, msa_output_dir, query_source, template_hit_files=None) -> None:
+        """Parse and check every alignment and template-hit file :meth:`process` would read from ``msa_output_dir``
+        (those present: missing ones are searched), without building features: ``predict`` calls this for every
+        target before the first model loads, so a malformed or foreign file of a later target stops the run at
+        once. ``query_source`` names the query in messages."""
+        msa_dir = Path(msa_output_dir)
+        if not msa_dir.is_dir():
+            raise InputError("alignment directory not found", msa_dir)
+        for role, names in MSA_FILES:
+            path = next((msa_dir / n for n in names if (msa_dir / n).exists()), None)
+            if path is not None:
+                check_msa_query(parsers.read_msa(path, max_sequences=self._max_hits(role)), sequence, query_source)
+        for path in self._hit_files(msa_dir, template_hit_files):
+            read_template_hits(path, sequence)
 
     def _run_template_search(self, msa_dir: Path) -> Path:
         sto = parsers.read_text(msa_dir / "uniref90_hits.sto")
@@ -182,9 +222,7 @@ class DataPipeline:
             expected = ", ".join(n for _, names in MSA_FILES for n in names)
             raise InputError(f"no alignment files (expected some of: {expected})", msa_dir)
         for msa in msas:
-            if msa.num_columns != len(sequence):
-                raise InputError(f"MSA has {msa.num_columns} columns but the query in {input_fasta_path} has "
-                                 f"{len(sequence)} residues", msa.source)
+            check_msa_query(msa, sequence, input_fasta_path)
         features = {**make_sequence_features(sequence, description, len(sequence)), **make_msa_features(msas)}
         features.update(self.template_features(sequence, msa_dir, template_hit_files))
         if ground_truth is not None:
@@ -224,12 +262,16 @@ class DataPipeline:
 
 
 def read_template_hits(path, query_sequence: str) -> list:
-    """Template hits of an .hhr file (hhsearch) or a Stockholm file (hmmsearch output)."""
+    """Template hits of an .hhr file (hhsearch) or a Stockholm file (hmmsearch output), checked to belong to the
+    query (``templates.check_hits_match_query``: a file of another query is an InputError naming it)."""
     path = Path(path)
     text = parsers.read_text(path)
     if path.suffix == ".hhr":
-        return parsers.parse_hhr(text, path)
-    if path.suffix in (".sto", ".stockholm"):
+        hits = parsers.parse_hhr(text, path)
+    elif path.suffix in (".sto", ".stockholm"):
         a3m = parsers.stockholm_to_a3m(text, remove_first_row_gaps=False)
-        return parsers.parse_hmmsearch_a3m(query_sequence, a3m, skip_first=False, source=path)
-    raise InputError("unknown template hit format (expected .hhr or .sto)", path)
+        hits = parsers.parse_hmmsearch_a3m(query_sequence, a3m, skip_first=False, source=path)
+    else:
+        raise InputError("unknown template hit format (expected .hhr or .sto)", path)
+    templates.check_hits_match_query(hits, query_sequence, path)
+    return hits

@@ -74,13 +74,42 @@ def blosum62_query_to_template(query: str, template: str, open_gap: float = -10.
     return mapping
 
 
+def _same_residue(hit_letter: str, query_letter: str) -> bool:
+    """A hit's copy of a query residue matches it: equal, X on either side, or a query letter outside the 20 amino
+    acids (search tools may rewrite those)."""
+    return hit_letter == query_letter or "X" in (hit_letter, query_letter) or query_letter not in rc.restypes
+
+
+def check_hits_match_query(hits: list, query_sequence: str, source=None) -> None:
+    """Every hit of a template search file must have been computed for this query: an .hhr hit's query residues are
+    the query's at the indices it states, an hmmsearch hit spans one column per query residue. A hit file of another
+    query is an InputError naming the file (the whole file is refused, not the hit skipped: a search output belongs
+    to one query, so one foreign hit means the file is not this query's)."""
+    n = len(query_sequence)
+    for hit in hits:
+        if hit.sum_probs is None:       # hmmsearch: aligned to the query's profile, one column per query residue
+            if len(hit.indices_hit) != n:
+                raise InputError(f"template hit {hit.index} ({hit.name}) spans {len(hit.indices_hit)} profile columns "
+                                 f"but the query has {n} residues: the hits were computed for another query", source)
+            continue
+        for letter, qi in zip(hit.query, hit.indices_query):
+            if qi >= 0 and (qi >= n or not _same_residue(letter, query_sequence[qi])):
+                found = f"the query has {query_sequence[qi]!r}" if qi < n else f"the query has only {n} residues"
+                raise InputError(f"template hit {hit.index} ({hit.name.split()[0]}) aligns query residue {qi + 1} as "
+                                 f"{letter!r} but {found}: the hits were computed for another query", source)
+
+
 def mapping_from_hit(hit: parsers.TemplateHit, query_sequence: str) -> dict:
-    """{query index: hit residue index} of a search hit, corrected for the part of the query the hit covers."""
+    """{query index: hit residue index} of a search hit, corrected for the part of the query the hit covers.
+    A hit whose query part does not occur in ``query_sequence`` (a hit of another query) is a TemplateError."""
     if not hit.query:
         return {}
     hit_query = hit.query.replace("-", "")
     hit_seq = hit.hit_sequence.replace("-", "")
     offset = query_sequence.find(hit_query)
+    if offset < 0:
+        raise TemplateError(f"the hit's query part {hit_query[:30]!r} does not occur in the query sequence (a hit "
+                            f"of another query)")
     min_hit = min(x for x in hit.indices_hit if x > -1)
     min_query = min(x for x in hit.indices_query if x > -1)
     mapping = {}

@@ -29,8 +29,8 @@ def evaluate(predictions: Path, natives: Path, out_dir: Path, domains_path: Path
         if target not in paired:
             continue
         model_path = paired[target]
-        native = inputs.read_chain(native_path)
-        model = inputs.read_chain(model_path)
+        native = inputs.read_chain(native_path, role="native")
+        model = inputs.read_chain(model_path, role="predicted")
         match = match_residues(model.aatype, model.residue_index, native.aatype, native.residue_index, matching)
         jobs = [(target, None, False)] + [(d.label, d.residues, True) for d in domains if d.target == target]
         for label, residues, is_domain in jobs:

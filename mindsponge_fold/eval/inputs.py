@@ -24,7 +24,7 @@ from pathlib import Path
 
 from mindsponge_fold.common import protein
 from mindsponge_fold.common.errors import InputError
-from mindsponge_fold.eval.metrics import Chain
+from mindsponge_fold.eval.metrics import CA, Chain
 
 STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")  # each optionally gzipped (.gz)
 _SEPARATORS = "_-."
@@ -43,8 +43,10 @@ def is_structure_file(path: Path) -> bool:
     return path.is_file() and structure_stem(path) is not None
 
 
-def read_chain(path, chain=None) -> Chain:
-    """First chain (or ``chain``) of a PDB/mmCIF file (``common.protein``); bad files raise a one-line InputError."""
+def read_chain(path, chain=None, role: str = "structure") -> Chain:
+    """First chain (or ``chain``) of a PDB/mmCIF file (``common.protein``); bad files raise a one-line InputError,
+    and so does a chain without any CA atom (every metric superposes or scores on CA atoms: with none, TM-score 0
+    and lDDT 1 of '0/0 matched' would look like an answer). ``role`` names the file in that message."""
     path = Path(path)
     if not path.is_file():
         raise InputError("no such structure file", path)
@@ -56,6 +58,10 @@ def read_chain(path, chain=None) -> Chain:
         raise InputError(f"cannot read structure: {' '.join(str(e).split()) or type(e).__name__}", path) from e
     if len(result) == 0 or not result.atom_mask.any():
         raise InputError("no protein residues with coordinates", path)
+    if not result.atom_mask[:, CA].any():
+        raise InputError(f"{role} chain {result.chain_id or '?'} has no CA atoms ({len(result)} residues, "
+                         f"{int(result.atom_mask.sum())} atoms): it cannot be scored (TM-score, GDT, lDDT and RMSD "
+                         f"are computed on matched CA atoms)", path)
     return result
 
 

@@ -89,15 +89,60 @@ def check_names(model, official_shapes: dict, source: str | None = None) -> None
                          f"(different stack depth or widths: check the model config)", source)
 
 
+EXPECTED_WEIGHTS = ("expected AlphaFold parameters (.npz: a zip archive of arrays named " + ROOT + "...) or a "
+                    "MindSpore checkpoint (.ckpt)")
+
+
+def _file_content(head: bytes) -> str:
+    """What the first bytes of a file say it is (for messages)."""
+    if not head:
+        return "an empty file"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single numpy array (.npy)"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip-compressed data"
+    if head[:1] == b"\x80":
+        return "a Python pickle"
+    if all(32 <= c < 127 or c in (9, 10, 13) for c in head):
+        return "a text file"
+    return "binary data of unknown format"
+
+
+def weights_format(path) -> str:
+    """How to read a weights file, by its content: 'npz' (a zip archive: AlphaFold parameters) or 'ckpt' (a MindSpore
+    checkpoint). A file named .npz that is not a zip archive, or one named otherwise (not .ckpt) that is recognisably
+    something else (numpy array, pickle, text, empty), is an InputError saying what it is and what was expected."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such weights file", path)
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head[:2] == b"PK":
+        return "npz"
+    suffix = path.suffix.lower()
+    content = _file_content(head)
+    if suffix == ".npz":
+        raise InputError(f"not a weights file: {content}, named .npz but not a zip archive; {EXPECTED_WEIGHTS}", path)
+    if suffix != ".ckpt" and not content.startswith("binary"):
+        raise InputError(f"not a weights file: {content}; {EXPECTED_WEIGHTS}", path)
+    return "ckpt"
+
+
 def load_npz_arrays(path) -> dict:
+    """The arrays of an AlphaFold parameters .npz; an archive without any AlphaFold parameter name is refused."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+            arrays = {k: f[k] for k in f.files}
     except FileNotFoundError:
         raise InputError("no such weights file", path) from None
     except (ValueError, OSError) as e:
-        raise InputError(f"not a readable .npz weights file ({e})", path) from None
+        raise InputError(f"not a readable .npz weights file ({e}); {EXPECTED_WEIGHTS}", path) from None
+    if not any(k.startswith(ROOT) for k in arrays):
+        first = f" (first: {next(iter(arrays))!r})" if arrays else ""
+        raise InputError(f"not AlphaFold parameters: an .npz of {len(arrays)} array(s){first}, none named "
+                         f"{ROOT}...; {EXPECTED_WEIGHTS}", path)
+    return arrays
 
 
 def load_alphafold_params(model, arrays_or_path, source=None) -> None:
@@ -159,7 +204,8 @@ def read_checkpoint(path) -> dict:
     try:
         raw = ms.load_checkpoint(str(path))
     except Exception as e:  # MindSpore raises ValueError/RuntimeError with multi-line text
-        raise InputError(f"not a readable MindSpore checkpoint ({str(e).splitlines()[0][:120]})", path) from None
+        detail = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        raise InputError(f"not a readable MindSpore checkpoint ({detail}); {EXPECTED_WEIGHTS}", path) from None
     out = {}
     for k, v in raw.items():
         out[k] = v if isinstance(v, str) else (v.asnumpy() if hasattr(v, "asnumpy") else v)
@@ -185,12 +231,7 @@ def _is_aux(name: str) -> bool:
 
 def load_weights(model, path, use_ema: bool = False) -> None:
     """Load weights from an AlphaFold ``.npz`` or our ``.ckpt`` (chosen by content, not only by suffix)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such weights file", path)
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic[:2] == b"PK":       # zip = npz
+    if weights_format(path) == "npz":
         load_alphafold_params(model, path)
     else:
         load_checkpoint_into(model, path, use_ema=use_ema)

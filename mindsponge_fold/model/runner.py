@@ -34,7 +34,8 @@ def split_iterations(features: dict, source=None) -> list[dict]:
     """Processed features with a leading recycling axis (AlphaFold's layout) -> one dict per iteration.
     Features without that axis (aatype of rank 1) are one iteration."""
     if "aatype" not in features:
-        raise InputError("processed features have no 'aatype'", source)
+        raise InputError("not processed features: no 'aatype' (expected AlphaFold's processed features, the "
+                         "network's input)", source)
     batched = np.ndim(features["aatype"]) == 2
     fs.validate(features, spec=fs.INPUT_FEATURES, source=source, batch_dims=1 if batched else 0)
     if not batched:
@@ -42,6 +43,21 @@ def split_iterations(features: dict, source=None) -> list[dict]:
     n = features["aatype"].shape[0]
     return [{k: (v[r] if np.ndim(v) > 0 and np.shape(v)[0] == n and k in fs.INPUT_FEATURES else v)
              for k, v in features.items()} for r in range(n)]
+
+
+def check_model_inputs(features: dict, cfg, source=None) -> list[dict]:
+    """:func:`split_iterations` of processed features, checked to hold every feature the network of ``cfg`` reads,
+    so that a file which is not (or not all of) a processed features file is a one-line InputError naming it and
+    the missing names before anything is built or compiled."""
+    iters = split_iterations(features, source)
+    needed = fs.NETWORK_INPUTS
+    if cfg.model.embeddings_and_evoformer.template.enabled:
+        needed = needed + fs.NETWORK_TEMPLATE_INPUTS
+    missing = [k for k in needed if k not in iters[0]]
+    if missing:
+        raise InputError(f"not processed features for this model (the network's input): {len(missing)} feature(s) "
+                         f"missing: {', '.join(missing)}", source)
+    return iters
 
 
 def use_compile_cache(base_dir, cfg, shapes) -> None:
@@ -122,7 +138,7 @@ class ModelRunner:
     def run(self, features: dict, num_recycle: int | None = None, teacher_forcing: dict | None = None,
             source=None, on_iteration=None) -> tuple[dict, dict]:
         """Run recycling on one example. Returns (outputs, timings)."""
-        iters = split_iterations(features, source)
+        iters = check_model_inputs(features, self.cfg, source)
         num_recycle = int(self.cfg.model.num_recycle if num_recycle is None else num_recycle)
         if num_recycle < 0:
             raise InputError(f"num_recycle must be >= 0, got {num_recycle}", source)

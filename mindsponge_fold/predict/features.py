@@ -40,6 +40,15 @@ class FeatureBuilder:
         self.pipeline = build_pipeline(settings.search, settings.template_hits)
         self.num_targets = 1
 
+    def check_target(self, target) -> None:
+        """Parse and check the target's precomputed alignments and template hits against its sequence
+        (``DataPipeline.check_inputs``) without building features: run for every target before any model loads."""
+        if target.features is not None:
+            return
+        precomputed = alignment_dir_for(target, self.alignments_dir, self.num_targets == 1)
+        if precomputed is not None:
+            self.pipeline.check_inputs(target.sequence, precomputed, f"{target.source} (target '{target.name}')")
+
     def raw_features(self, target, work_dir: Path) -> dict:
         """Raw features of ``target``; ``work_dir`` is the target's (temporary) output directory: searches write
         their alignments to ``work_dir/msas/``, with the precomputed ones copied beside them."""

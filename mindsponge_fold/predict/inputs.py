@@ -15,6 +15,7 @@ import numpy as np
 from mindsponge_fold.common import residue_constants as rc
 from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.data import parsers, pipeline
+from mindsponge_fold.data.transforms import REQUIRED_RAW, canonical_raw_features
 
 STANDARD = set(rc.restypes)
 ALIGNMENT_NAMES = tuple(n for _, names in pipeline.MSA_FILES for n in names) + pipeline.TEMPLATE_HIT_FILES
@@ -85,7 +86,15 @@ def read_features_target(path, name: str | None = None, max_length: int | None =
     except (ValueError, OSError) as e:
         raise InputError(f"not a readable .npz features file ({e})", path) from None
     if "aatype" not in features:
-        raise InputError("features have no 'aatype'", path)
+        raise InputError("not a features file: no 'aatype' (expected AlphaFold raw features, the data pipeline's "
+                         "output, or processed features, the network's input)", path)
+    if "msa_feat" not in features:      # raw: the names and shapes the feature pipeline needs (processed features
+        try:                            # are checked against each model's config: model.runner.check_model_inputs)
+            canonical_raw_features(features, path)
+        except InputError as e:
+            raise InputError(f"unusable features: {e.problem} (raw features, the data pipeline's output, need "
+                             f"{', '.join(REQUIRED_RAW)}; processed features, the network's input, hold 'msa_feat')",
+                             path) from None
     aatype = np.asarray(features["aatype"])
     if "msa_feat" in features:          # processed: [batch, N_res] indices
         indices = aatype[0] if aatype.ndim == 2 else aatype

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mindsponge_fold.common.config import apply_overrides, available_presets, load_alphafold_config_file, load_config
+from mindsponge_fold.common.config import (apply_overrides, available_presets, check_precision,
+                                           load_alphafold_config_file, load_config)
 from mindsponge_fold.common.errors import InputError
+from mindsponge_fold.model.params import weights_format
 from mindsponge_fold.predict.settings import DEFAULT_MODELS, ModelSettings
 
 
@@ -79,6 +81,7 @@ def resolve_models(settings: ModelSettings) -> list[ModelSpec]:
     specs = []
     for index, (name, path) in enumerate(parse_model_entries(settings.models)):
         cfg = model_config(name, settings)
+        check_precision(cfg, settings.device)
         if path is None and settings.params_dir:
             path = str(Path(settings.params_dir) / f"params_{name}.npz")
         if path is None and not settings.random_weights:
@@ -86,6 +89,11 @@ def resolve_models(settings: ModelSettings) -> list[ModelSpec]:
                              f"--random-weights)")
         if path is not None and not Path(path).is_file():
             raise InputError(f"model '{name}': no such weights file", path)
+        if path is not None:
+            try:
+                weights_format(path)         # a file that is not weights at all: said now, before any model loads
+            except InputError as e:
+                raise InputError(f"model '{name}': {e.problem}", e.path) from None
         specs.append(ModelSpec(name, cfg, path, random_seed=settings.seed + index))
     return specs
 

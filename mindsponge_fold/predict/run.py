@@ -63,7 +63,15 @@ def load_targets(settings: PredictSettings, specs) -> list:
     limit = max_length(settings, specs)
     allow_unknown = settings.outputs.allow_unknown
     if settings.features:
-        return [inputs.read_features_target(settings.features, settings.name, limit, allow_unknown)]
+        target = inputs.read_features_target(settings.features, settings.name, limit, allow_unknown)
+        if target.processed:
+            from mindsponge_fold.model.runner import check_model_inputs
+            for spec in specs:
+                try:
+                    check_model_inputs(target.features, spec.cfg, target.source)
+                except InputError as e:
+                    raise InputError(f"model '{spec.name}': {e.problem}", e.path) from None
+        return [target]
     return inputs.read_fasta_targets(settings.fasta, limit, allow_unknown)
 
 
@@ -76,8 +84,9 @@ def predict_target(target, specs, builder, work: Path, settings: PredictSettings
     timings["features"] = time.perf_counter() - t0
     if not target.processed:
         save_npz(work / "features.npz", raw)
+        n_templates = raw["template_aatype"].shape[0] if "template_aatype" in raw else 0
         say(f"{target.name}: features in {timings['features']:.1f} s ({raw['msa'].shape[0]} MSA rows, "
-            f"{raw['template_aatype'].shape[0]} templates)")
+            f"{n_templates} templates)")
     results, proteins, scores = {}, {}, {}
     for index, spec in enumerate(specs):
         t0 = time.perf_counter()
@@ -141,6 +150,8 @@ def predict(settings: PredictSettings) -> int:
     builder = features_stage.FeatureBuilder(settings.inputs)   # checks search binaries and databases
     builder.num_targets = len(targets)
     inputs.check_alignments_available(todo, builder.alignments_dir, builder.can_search, builder.single_sequence)
+    for target in todo:             # every target's alignments parsed now: a bad file of target 2 stops no run midway
+        builder.check_target(target)
     shared_runners: dict = {}
     for spec in specs:
         say(f"loading model {spec.describe()}")

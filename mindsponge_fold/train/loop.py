@@ -177,8 +177,8 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
     """Run (or continue) training; returns a summary dict (final step, stop reason, last records, checkpoint)."""
     import mindspore as ms
     from mindsponge_fold import __version__
-    from mindsponge_fold.common.config import dump_config
-    from mindsponge_fold.train.step import TrainStep, check_precision
+    from mindsponge_fold.common.config import check_precision, dump_config
+    from mindsponge_fold.train.step import TrainStep
 
     world = world or setup(options.device)
     check_precision(cfg, options.device)

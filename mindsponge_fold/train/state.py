@@ -133,12 +133,7 @@ def restore_training_checkpoint(path, trainer, entries: dict | None = None) -> d
 
 def weight_arrays(path) -> dict:
     """Official-name arrays of an AlphaFold ``.npz`` or the model weights of one of our checkpoints."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such weights file", path)
-    with open(path, "rb") as f:
-        is_npz = f.read(2) == b"PK"
-    if is_npz:
+    if P.weights_format(path) == "npz":
         return P.load_npz_arrays(path)
     entries = P.read_checkpoint(path)
     return {P.official_name(k): v for k, v in entries.items() if not isinstance(v, str) and not P._is_aux(k)}

@@ -97,13 +97,6 @@ def num_recycles(step: int, train_cfg) -> int:
     return min(int(u * (int(train_cfg.max_recycle) + 1)), int(train_cfg.max_recycle))
 
 
-def check_precision(cfg, device: str) -> None:
-    """bfloat16 has (almost) no CPU kernels in MindSpore 2.10; fail early with a clear message."""
-    if cfg.precision.compute_dtype == "bfloat16" and device.upper() == "CPU":
-        raise ConfigError("precision.compute_dtype=bfloat16 is not supported on CPU (MindSpore has no bf16 CPU "
-                          "kernels): use float32 (or float16 with loss scaling)")
-
-
 def training_context(cfg) -> ModelContext:
     """The model context for training: dropout follows ``train.dropout`` (and ``global_config.deterministic``)."""
     ctx = ModelContext.from_config(cfg)
