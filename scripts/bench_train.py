@@ -18,6 +18,8 @@ Per crop size, in this order and one at a time (each in its own guarded subproce
    Table 4 initial training): the reference's gradient only, no optimiser update.
 3. **alphafold_adam** (when listed in ``--sides``): the same plus clipping, Adam and the EMA of the weights written in
    jax (``--optimizer`` of the reference script): the same work as our step, three more weight-sized states.
+4. **ours_grad** (when listed): our side's gradient alone (``TrainStep(with_optimizer=False)``: the same gradient
+   pass, unscaling and clipping, no Adam moments, EMA or update): the same work as side 2.
 
     python scripts/bench_train.py [--crops 64 128] [--sample RAW.npz] [--steps 2] [--af-venv /work/afvenv]
         [--sides ours alphafold alphafold_adam] [--mem-limit 22] [--timeout 3600] [--set KEY=VALUE ...]
@@ -117,7 +119,7 @@ def run_one(args) -> dict:
     cfg = load_config(args.preset, overrides + list(args.set))
     batch = make_batch(args.preset, overrides + list(args.set), args.sample)
     t0 = time.perf_counter()
-    trainer = TrainStep(cfg)
+    trainer = TrainStep(cfg, with_optimizer=not args.grad_only)
     build_s = time.perf_counter() - t0
     built_rss = bc.peak_rss_gib()
     if args.export:
@@ -129,7 +131,7 @@ def run_one(args) -> dict:
             profile.clear()
             trainer.grad_step.profile = profile
         t0 = time.perf_counter()
-        out = trainer.step(batch, s)
+        out = trainer.step(batch, s) if not args.grad_only else gradient_only(trainer, batch, s)
         times.append(time.perf_counter() - t0)
         losses.append(out["loss/total"])
         scales.append(out["loss_scale"])
@@ -143,7 +145,7 @@ def run_one(args) -> dict:
                           "rss_gib": round(bc.peak_rss_gib(), 2)}), file=sys.stderr, flush=True)
     evo = cfg.model.embeddings_and_evoformer
     steady = times[1:]
-    result = {"side": "ours", "crop_size": args.one, "preset": args.preset,
+    result = {"side": "ours_grad" if args.grad_only else "ours", "crop_size": args.one, "preset": args.preset,
               "evoformer_num_block": int(evo.evoformer_num_block),
               "extra_msa_stack_num_block": int(evo.extra_msa_stack_num_block),
               "template_stack_num_block": int(evo.template.template_pair_stack.num_block),
@@ -163,6 +165,17 @@ def run_one(args) -> dict:
         seconds = [v for v in profiles[-1].values() if not isinstance(v, dict)]
         result["profile_s"]["optimizer_apply_and_rest"] = round(times[-1] - sum(seconds), 2)
     return result
+
+
+def gradient_only(trainer, batch: dict, step: int) -> dict:
+    """One step's gradient alone (the ``ours_grad`` side): the fields ``run_one`` records of a full step."""
+    import numpy as np
+    grads, losses, terms, _, _ = trainer.batch_gradients(batch, step)
+    for g in grads:                                       # wait for the whole gradient, as the apply graph would
+        g.asnumpy()
+    total = float(np.mean([t[0] for t in terms]))
+    return {"loss/total": total, "loss_scale": float(trainer.scaler.scale_value.asnumpy()),
+            "skipped": not bool(np.isfinite(losses).all())}
 
 
 def af_command(args, work: Path, optimizer: bool = False) -> list:
@@ -193,12 +206,16 @@ def sweep(args, argv) -> dict:
         runs.append(entry)
         with tempfile.TemporaryDirectory() as work:
             work = Path(work)
-            if "ours" in args.sides:
-                cmd = bc.child_command(__file__, argv, "--crops", crop) + ["--export", str(work)]
-                print(f"crop={crop} ours: {' '.join(cmd[1:])}", flush=True)
-                entry["ours"] = bc.run_entry(bc.run_guarded(cmd, args.mem_limit, args.timeout), {"side": "ours"})
-                entry["ours"]["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
-                print(json.dumps(entry["ours"]), flush=True)
+            for side in ("ours", "ours_grad"):
+                if side not in args.sides:
+                    continue
+                cmd = bc.child_command(__file__, argv, "--crops", crop)
+                cmd += [] if (work / "batch.npz").exists() else ["--export", str(work)]   # the first side exports
+                cmd += ["--grad-only"] if side == "ours_grad" else []
+                print(f"crop={crop} {side}: {' '.join(cmd[1:])}", flush=True)
+                entry[side] = bc.run_entry(bc.run_guarded(cmd, args.mem_limit, args.timeout), {"side": side})
+                entry[side]["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
+                print(json.dumps(entry[side]), flush=True)
             for side in ("alphafold", "alphafold_adam"):
                 if side not in args.sides or not (work / "batch.npz").exists():
                     continue
@@ -207,12 +224,13 @@ def sweep(args, argv) -> dict:
                 entry[side] = bc.run_entry(bc.run_guarded(cmd, args.mem_limit, args.timeout), {"side": side})
                 entry[side]["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
                 print(json.dumps(entry[side]), flush=True)
-        ours = entry.get("ours", {})
-        for side, suffix in (("alphafold", "af"), ("alphafold_adam", "af_adam")):
-            af = entry.get(side, {})
+        pairs = (("ours", "alphafold", "ours_over_af"), ("ours", "alphafold_adam", "ours_over_af_adam"),
+                 ("ours_grad", "alphafold", "ours_grad_over_af"))
+        for mine, theirs, suffix in pairs:
+            a, b = entry.get(mine, {}), entry.get(theirs, {})
             for key in ("step_s", "first_step_s", "peak_rss_gib"):
-                if ours.get(key) and af.get(key):
-                    entry[f"{key}_ratio_ours_over_{suffix}"] = round(ours[key] / af[key], 2)
+                if a.get(key) and b.get(key):
+                    entry[f"{key}_ratio_{suffix}"] = round(a[key] / b[key], 2)
         if args.out:
             bc.write_result(args.out, report)
     return report
@@ -224,8 +242,8 @@ def main(argv=None):
     ap.add_argument("--preset", default="train_initial")
     ap.add_argument("--sample", default=str(FIXTURE), help="raw features .npz with ground truth")
     ap.add_argument("--steps", type=int, default=2, help="steps per side and crop (the first compiles)")
-    ap.add_argument("--sides", nargs="+", default=["ours", "alphafold", "alphafold_adam"],
-                    choices=["ours", "alphafold", "alphafold_adam"])
+    ap.add_argument("--sides", nargs="+", default=["ours", "alphafold", "alphafold_adam", "ours_grad"],
+                    choices=["ours", "alphafold", "alphafold_adam", "ours_grad"])
     ap.add_argument("--af-venv", default=os.environ.get("AF_VENV", "/work/afvenv"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (ours)")
     ap.add_argument("--af-set", action="append", default=[], metavar="KEY=VALUE",
@@ -235,6 +253,7 @@ def main(argv=None):
     ap.add_argument("--out", default=str(bc.RESULTS / "bench_train.json"))
     ap.add_argument("--export", help=argparse.SUPPRESS)
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--grad-only", action="store_true", help=argparse.SUPPRESS)
     bc.sweep_main(ap, argv, run_one, sweep)
 
 

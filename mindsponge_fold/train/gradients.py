@@ -31,7 +31,7 @@ def iteration_gradients(cfg, weights, iteration: dict, ground_truth: dict, prev:
 
     from mindsponge_fold.model.params import load_alphafold_params, load_weights, model_parameters, official_name
     from mindsponge_fold.train.step import TrainStep, step_inputs
-    trainer = TrainStep(gradient_config(cfg), length_scaled=False)
+    trainer = TrainStep(gradient_config(cfg), length_scaled=False, with_optimizer=False)
     if isinstance(weights, dict):
         load_alphafold_params(trainer.model, weights)
     elif weights is not None:

@@ -244,9 +244,11 @@ class TrainStep:
 
     ``rank``: this process's data-parallel rank (its examples' dropout masks differ from the other ranks');
     ``length_scaled``: multiply the loss by sqrt(min(N_res, crop)) (Suppl. 1.9; off only to compare gradients with
-    AlphaFold's unscaled ``loss/total``)."""
+    AlphaFold's unscaled ``loss/total``); ``with_optimizer=False``: the gradient alone (no Adam moments, EMA or
+    apply graph: three weight-sized states fewer) for :meth:`batch_gradients` / :meth:`gradients` only."""
 
-    def __init__(self, cfg, reducer_degree: int | None = None, rank: int = 0, length_scaled: bool = True):
+    def __init__(self, cfg, reducer_degree: int | None = None, rank: int = 0, length_scaled: bool = True,
+                 with_optimizer: bool = True):
         tc = cfg.train
         self.cfg = cfg
         self.rank = int(rank)
@@ -257,13 +259,16 @@ class TrainStep:
         self.loss = AlphaFoldLoss(cfg, crop_size=crop)
         self.term_names = self._term_names()
         self.params = [p for p in self.model.trainable_params()]
-        self.optimizer = nn.Adam(self.params, learning_rate=Tensor(learning_rate(0, tc), ms.float32),
-                                 beta1=float(tc.adam_beta1), beta2=float(tc.adam_beta2), eps=float(tc.adam_eps))
-        self.ema = ms.ParameterTuple(self.params).clone(prefix="ema", init="same")
+        self.optimizer = self.ema = self.apply = None
+        if with_optimizer:
+            self.optimizer = nn.Adam(self.params, learning_rate=Tensor(learning_rate(0, tc), ms.float32),
+                                     beta1=float(tc.adam_beta1), beta2=float(tc.adam_beta2), eps=float(tc.adam_eps))
+            self.ema = ms.ParameterTuple(self.params).clone(prefix="ema", init="same")
         self.scaler = make_loss_scaler(tc)
         reducer = None
         if reducer_degree:
-            reducer = nn.DistributedGradReducer(self.optimizer.parameters, mean=True, degree=int(reducer_degree))
+            reducer = nn.DistributedGradReducer(self.optimizer.parameters if with_optimizer else self.params,
+                                                mean=True, degree=int(reducer_degree))
         finish = GradFinish(tc.grad_clip_norm)
         if self.ctx.remat == "host":
             from mindsponge_fold.train.remat import HostRematGrad
@@ -273,10 +278,12 @@ class TrainStep:
             self.grad_step = GradStep(LossNet(self.model, self.loss, self.term_names), self.params, finish)
         self.forward = RecycleForward(self.model)
         self.reducer = reducer
-        self.apply = ApplyStep(self.params, self.optimizer, self.scaler, self.ema, tc.ema_decay, reducer)
-        # the fresh optimiser state without its moments (zeros, rebuilt on reset: two weight-sized copies saved)
-        self._fresh_state = {k: p.asnumpy().copy() for k, p in self.optimizer_state().items()
-                             if not k.startswith(("opt.moment1.", "opt.moment2."))}
+        self._fresh_state = {}
+        if with_optimizer:
+            self.apply = ApplyStep(self.params, self.optimizer, self.scaler, self.ema, tc.ema_decay, reducer)
+            # the fresh optimiser state without its moments (zeros, rebuilt on reset: two weight-sized copies saved)
+            self._fresh_state = {k: p.asnumpy().copy() for k, p in self.optimizer_state().items()
+                                 if not k.startswith(("opt.moment1.", "opt.moment2."))}
         evo = cfg.model.embeddings_and_evoformer
         self.c_m, self.c_z = int(evo.msa_channel), int(evo.pair_channel)
         self.dropout_sites = dropout_sites(self.model)
