@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mindsponge_fold.commands import options
 from mindsponge_fold.common.errors import InputError
+from mindsponge_fold.common.fileio import check_output_file
 
 
 def add_arguments(parser):
@@ -22,16 +23,15 @@ def run(args) -> int:
     from mindsponge_fold.model import params as P
     from mindsponge_fold.model.alphafold import build_model
     src, dst = Path(args.input), Path(args.output)
-    if not src.exists():
-        raise InputError("no such file", src)
     P.weights_format(src)          # a file that is not weights at all: said before the model is built
+    if dst.suffix not in (".ckpt", ".npz"):
+        raise InputError("output must end in .ckpt or .npz", dst)
+    check_output_file(dst)
     cfg = options.load_config_from_args(args)
     model = build_model(cfg)
     if dst.suffix == ".ckpt":
         n = P.npz_to_checkpoint(model, src, dst, meta={"model": cfg.get("name", args.config), "source": src.name})
-    elif dst.suffix == ".npz":
-        n = P.checkpoint_to_npz(model, src, dst, use_ema=args.ema)
     else:
-        raise InputError("output must end in .ckpt or .npz", dst)
+        n = P.checkpoint_to_npz(model, src, dst, use_ema=args.ema)
     print(f"converted {n} arrays: {src} -> {dst}")
     return 0

@@ -58,7 +58,9 @@ def run_predict(fasta: Path, out_dir: Path, extra: str) -> None:
 
 
 def run(args) -> int:
+    from mindsponge_fold.common.fileio import check_output_dir
     from mindsponge_fold.eval.evaluate import evaluate
+    check_output_dir(args.out, "--out directory")         # before predict runs for --fasta
     if args.fasta is not None:
         run_predict(args.fasta, args.predictions, args.predict_args)
     elif args.predict_args:

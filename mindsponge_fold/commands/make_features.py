@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mindsponge_fold.commands import options
 from mindsponge_fold.common.errors import InputError
-from mindsponge_fold.common.fileio import save_npz
+from mindsponge_fold.common.fileio import check_output_file, save_npz
 
 
 def add_arguments(parser) -> None:
@@ -100,6 +100,7 @@ def make_features(args) -> dict:
 
 
 def run(args) -> int:
+    check_output_file(args.out)              # before any search or parsing
     features = make_features(args)
     save_npz(args.out, features)
     n_msa = int(features["msa"].shape[0])

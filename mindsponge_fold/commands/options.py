@@ -22,6 +22,7 @@ DEVICES = ("auto", "CPU", "GPU", "Ascend")
 CONFIG_FLAG = "--config"
 PRESET_ALIAS, MODEL_ALIAS = "--preset", "--model"      # the names predict / run-features used before --config
 CONFIG_ALIASES = (PRESET_ALIAS, MODEL_ALIAS)
+MAX_TEMPLATE_DATE = "--max-template-date"
 
 
 def add_config_options(parser, default: str | None = None, help_default: str = "", aliases=CONFIG_ALIASES,
@@ -88,7 +89,7 @@ def add_search_arguments(group) -> None:
 def add_template_hit_arguments(group) -> None:
     """How template search hits become template features (make-features and predict)."""
     group.add_argument("--mmcif-dir", help="directory of <pdb_id>.cif files for template hits")
-    group.add_argument("--max-template-date", default="2100-01-01",
+    group.add_argument(MAX_TEMPLATE_DATE, default="2100-01-01",
                        help="drop templates released after this (YYYY-MM-DD)")
     group.add_argument("--max-templates", type=int, default=20, help="max templates from search hits (AlphaFold: 20)")
     group.add_argument("--release-dates", help="optional 'pdbid: YYYY-MM-DD' file used to prefilter hits")
@@ -106,6 +107,8 @@ def search_settings(args: argparse.Namespace):
 
 def template_hit_settings(args: argparse.Namespace):
     from mindsponge_fold.data.search import TemplateHitSettings
+    from mindsponge_fold.data.templates import parse_date
+    parse_date(args.max_template_date, MAX_TEMPLATE_DATE)        # a malformed date: said now, naming the option
     return TemplateHitSettings(mmcif_dir=args.mmcif_dir, max_template_date=args.max_template_date,
                                max_templates=args.max_templates, release_dates=args.release_dates,
                                obsolete_pdbs=args.obsolete_pdbs, kalign_binary=args.kalign_binary)

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import logging
 from pathlib import Path
 
 from mindsponge_fold.commands import options
-from mindsponge_fold.common.errors import InputError
+from mindsponge_fold.common.errors import InputError, warn
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +54,10 @@ def run(args) -> int:
     from mindsponge_fold.common import fileio
     from mindsponge_fold.relax.relax import relax_protein
 
+    fileio.check_output_file(args.out)       # before the minimisation, not after it
+    if args.debug_json:
+        fileio.check_output_file(args.debug_json)
+
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     overrides = [f"relax.{key}={value}" for key, value in (("max_iterations", args.max_iterations),
@@ -67,6 +72,12 @@ def run(args) -> int:
         relaxed, debug = relax_protein(prot, cfg)
     except InputError as e:
         raise InputError(e.problem, path=path) from None
+    rebuilt = debug["alterations"].get("missing_heavy_atoms") or {}
+    if rebuilt:
+        (chain, number, code), atoms = ast.literal_eval(next(iter(rebuilt))), next(iter(rebuilt.values()))
+        warn(f"{sum(len(a) for a in rebuilt.values())} heavy atom(s) missing in {len(rebuilt)} residue(s) were "
+             f"rebuilt by PDBFixer (first: {', '.join(atoms)} of residue {chain}{number}{code.strip()}): the "
+             "relaxed model has atoms the input did not", path)
     fileio.write_text(args.out, relaxed)
     if args.debug_json:
         fileio.write_json(args.debug_json, debug, indent=1)

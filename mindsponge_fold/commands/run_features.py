@@ -18,13 +18,12 @@ this run's own iteration K-1; zeros for K = 0). This is what the reference fixtu
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from mindsponge_fold.commands import options
 from mindsponge_fold.common.errors import InputError
-from mindsponge_fold.common.fileio import save_npz, write_json
+from mindsponge_fold.common.fileio import check_output_file, load_npz, save_npz, write_json
 
 
 def add_arguments(parser):
@@ -48,15 +47,17 @@ def add_arguments(parser):
     parser.add_argument("--timings", help="also write timings JSON here")
 
 
-def load_npz(path, what: str) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"no such {what} file", path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except (ValueError, OSError) as e:
-        raise InputError(f"not a readable .npz {what} file ({e})", path) from None
+def check_ground_truth(ground_truth: dict, iteration: dict, source) -> None:
+    """The loss labels of ``--ground-truth`` (the reference fixture's ground_truth.npz names) are all there, shaped
+    for the features' residues: checked before the network is built, not when the loss is taken after the run."""
+    from mindsponge_fold.data import feature_shapes as fs
+    needed = [k for k in fs.TARGET_FEATURES if k != "use_clamped_fape"]
+    labels = {k: v for k, v in ground_truth.items() if k in fs.TARGET_FEATURES}
+    missing = [k for k in needed if k not in labels]
+    if missing:
+        raise InputError(f"not ground-truth labels for the loss: {len(missing)} array(s) missing: "
+                         f"{', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}", source)
+    fs.validate({"aatype": iteration["aatype"], **labels}, spec=fs.PROCESSED_FEATURES, source=source)
 
 
 def compute_losses(cfg, outputs: dict, features: dict, ground_truth: dict, source=None) -> dict:
@@ -105,6 +106,11 @@ def run(args) -> int:
     from mindsponge_fold.common.config import check_precision
     from mindsponge_fold.model.runner import ModelRunner, check_model_inputs
     cfg = options.load_config_from_args(args)
+    if args.num_recycle is not None and args.num_recycle < 0:
+        raise InputError(f"--num-recycle must be >= 0, got {args.num_recycle}")
+    for path in (args.out, args.timings, args.gradients):
+        if path:
+            check_output_file(path)
     if args.gradients and not args.ground_truth:
         raise InputError("--gradients needs --ground-truth (the loss is differentiated)", args.gradients)
     if args.gradients and args.ema:
@@ -113,11 +119,14 @@ def run(args) -> int:
     args.device = options.resolve_device(args.device)
     check_precision(cfg, args.device)
     features = load_npz(args.features, "features")
-    check_model_inputs(features, cfg, args.features)        # before the network is built and compiled
+    iterations = check_model_inputs(features, cfg, args.features)        # before the network is built and compiled
     if args.params:
         from mindsponge_fold.model.params import weights_format
         weights_format(args.params)
     teacher = load_npz(args.teacher_forcing, "teacher-forcing reference") if args.teacher_forcing else None
+    ground_truth = load_npz(args.ground_truth, "ground-truth") if args.ground_truth else None
+    if ground_truth is not None:
+        check_ground_truth(ground_truth, iterations[0], args.ground_truth)
     runner = ModelRunner(cfg, args.params, use_ema=args.ema, bucket=not args.no_bucket, device=args.device,
                          compile_cache=args.compile_cache)
 
@@ -126,7 +135,6 @@ def run(args) -> int:
 
     outputs, timings = runner.run(features, args.num_recycle, teacher_forcing=teacher, source=args.features,
                                   on_iteration=progress)
-    ground_truth = load_npz(args.ground_truth, "ground-truth") if args.ground_truth else None
     if ground_truth is not None:
         outputs.update(compute_losses(cfg, outputs, features, ground_truth, args.features))
     save_npz(args.out, outputs)

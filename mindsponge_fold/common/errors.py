@@ -1,5 +1,7 @@
 """Errors raised on bad user input. Their message is one line naming the file (when there is one) and the problem;
-the CLI prints it without a traceback and exits with status 2."""
+the CLI prints it without a traceback and exits with status 2. Input that is used but is probably not what was
+meant (a DNA-looking query, an empty template-hit file...) gets one :func:`warn` line on stderr instead."""
+import sys
 
 
 class InputError(ValueError):
@@ -21,3 +23,8 @@ class ToolError(RuntimeError):
 
 class ConfigError(ValueError):
     """Invalid configuration: unknown key, wrong type, bad override."""
+
+
+def warn(problem: str, path=None, line: int | None = None) -> None:
+    """One ``warning: FILE[:LINE]: PROBLEM`` line on stderr (the run goes on)."""
+    print(f"warning: {InputError(problem, path, line)}", file=sys.stderr, flush=True)

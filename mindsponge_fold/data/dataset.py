@@ -51,10 +51,14 @@ def resolve_files(data) -> list[str]:
     if isinstance(data, (str, Path)):
         files = mr.dataset_files(data)
         manifest = mr.load_manifest(data)
+        if not manifest["samples"] or not files:
+            raise InputError("no samples in this dataset (every one was skipped at conversion, e.g. longer than "
+                             "--max-seq-length)", mr.manifest_path(data))
         unlabeled = [n for n, e in manifest["samples"].items() if not e.get("has_labels")]
         if unlabeled:
             raise InputError(f"{len(unlabeled)} sample(s) have no labels (e.g. '{unlabeled[0]}'); reconvert with "
                              f"--mmcif-dir or drop them", mr.manifest_path(data))
+        mr.check_shard_files(files)
         return files
     files = [str(f) for f in data]
     if not files:

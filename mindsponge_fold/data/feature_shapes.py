@@ -136,6 +136,47 @@ NETWORK_TEMPLATE_INPUTS = ("template_aatype", "template_all_atom_positions", "te
                            "template_mask", "template_pseudo_beta", "template_pseudo_beta_mask")
 
 
+# Index features: how many classes their values select from (one-hot depth or table size). A value outside
+# [0, classes) would select nothing (a zero one-hot row) or fail deep inside the feature pipeline.
+INDEX_CLASSES = {
+    "aatype": 21,                     # 20 amino acids + X (raw: a one-hot of 0/1, inside the range too)
+    "msa": 22,                        # HHblits ids: 20 amino acids + X + gap
+    "extra_msa": 23,                  # ... + the mask token
+    "template_aatype": 22,
+    "residx_atom14_to_atom37": 37,
+    "residx_atom37_to_atom14": 14,
+}
+
+
+def check_dtypes(features: dict, spec: dict, source=None) -> None:
+    """Integer features hold integers, float features numbers, string features bytes/str."""
+    for name, value in features.items():
+        if name not in spec:
+            continue
+        dtype = np.asarray(value).dtype
+        want = spec[name].dtype
+        kinds = "SUO" if want == "bytes" else "biu" if want.startswith("int") else "biuf"
+        if dtype.kind not in kinds:
+            raise InputError(f"feature '{name}' has dtype {dtype}, expected {want}", source)
+
+
+def check_values(features: dict, spec: dict, source=None) -> None:
+    """Float features are finite; index features (INDEX_CLASSES) lie in [0, classes); deletion counts are >= 0."""
+    for name, value in features.items():
+        if name not in spec or spec[name].dtype == "bytes":
+            continue
+        arr = np.asarray(value)
+        if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+            raise InputError(f"feature '{name}' holds NaN or infinite values", source)
+        if name in INDEX_CLASSES and spec[name].dtype.startswith("int") and arr.size:
+            lo, hi = int(arr.min()), int(arr.max())
+            if lo < 0 or hi >= INDEX_CLASSES[name]:
+                raise InputError(f"feature '{name}' has values in [{lo}, {hi}], expected indices in "
+                                 f"[0, {INDEX_CLASSES[name] - 1}]", source)
+        if name == "deletion_matrix_int" and arr.size and arr.min() < 0:
+            raise InputError(f"feature '{name}' has negative deletion counts", source)
+
+
 def resolve_shape(name: str, sizes: dict, spec: dict | None = None) -> tuple:
     feat = (spec or PROCESSED_FEATURES)[name]
     return tuple(sizes[d] if isinstance(d, str) else d for d in feat.dims)
@@ -164,11 +205,13 @@ def infer_sizes(features: dict, spec: dict | None = None, source: str | None = N
 
 
 def validate(features: dict, required=(), spec: dict | None = None, source=None, batch_dims: int = 0) -> dict:
-    """Check names, ranks, fixed dims and symbolic-dim consistency; return the inferred sizes."""
+    """Check names, ranks, fixed dims, symbolic-dim consistency and dtype kinds; return the inferred sizes."""
     missing = [n for n in required if n not in features]
     if missing:
         raise InputError(f"missing feature(s): {', '.join(missing)}", source)
-    return infer_sizes(features, spec, source, batch_dims)
+    sizes = infer_sizes(features, spec, source, batch_dims)
+    check_dtypes(features, spec or PROCESSED_FEATURES, source)
+    return sizes
 
 
 def pad_features(features: dict, sizes: dict, spec: dict | None = None, batch_dims: int = 0) -> dict:

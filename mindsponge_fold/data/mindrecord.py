@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mindsponge_fold.common.errors import InputError
-from mindsponge_fold.common.fileio import write_json
+from mindsponge_fold.common.errors import InputError, warn
+from mindsponge_fold.common.fileio import check_output_file, write_json
 from mindsponge_fold.data import feature_shapes as fs
 from mindsponge_fold.data.transforms import canonical_raw_features
 
@@ -284,7 +284,11 @@ def load_manifest(out) -> dict | None:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise InputError(f"manifest is not valid JSON ({e.msg}); delete it to reconvert", path) from None
-    if manifest.get("format") != FORMAT:
+    except UnicodeDecodeError:
+        raise InputError("manifest is not valid JSON (binary data); delete it to reconvert", path) from None
+    except OSError as e:
+        raise InputError(f"cannot read the manifest ({e.strerror})", path) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputError(f"not a {FORMAT} manifest", path)
     return manifest
 
@@ -413,12 +417,14 @@ def _write_shard(out: Path, index: int, num_shards: int, samples, options: dict,
 def convert(features_dir, out, num_shards: int = 1, mmcif_dir=None, allow_pickle: bool = False,
             max_seq_length: int | None = None, progress: bool = True) -> dict:
     """Convert every feature file of ``features_dir`` into ``num_shards`` MindRecord files ``<out>-KKKKK-of-NNNNN``
-    plus ``<out>.manifest.json``; resumes an interrupted conversion. Returns the manifest."""
-    from tqdm import tqdm
-
+    plus ``<out>.manifest.json``; resumes an interrupted conversion. Returns the manifest. A conversion refused
+    before its first shard leaves no directory behind; one that skips every sample warns (the dataset is empty)."""
     if num_shards < 1:
         raise InputError(f"--shards must be >= 1, got {num_shards}")
+    if max_seq_length is not None and max_seq_length < 1:
+        raise InputError(f"--max-seq-length must be >= 1, got {max_seq_length}")
     out = Path(out)
+    check_output_file(manifest_path(out), "MindRecord output")
     inputs = discover_inputs(features_dir)
     if not allow_pickle:
         for _, path in inputs:
@@ -429,7 +435,25 @@ def convert(features_dir, out, num_shards: int = 1, mmcif_dir=None, allow_pickle
         raise InputError(f"an earlier conversion used {manifest['num_shards']} shards; use --shards "
                          f"{manifest['num_shards']} or delete {manifest_path(out).name} and its shards",
                          manifest_path(out))
+    created = not out.parent.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        manifest = _convert(inputs, out, num_shards, manifest, mmcif_dir, allow_pickle, max_seq_length, progress)
+    except BaseException:
+        if created and not any(out.parent.iterdir()):     # refused before anything was written: leave no directory
+            out.parent.rmdir()
+        raise
+    skipped = [n for s in manifest["shards"] for n in s.get("skipped", {})]
+    if skipped and not manifest["samples"]:
+        warn(f"every sample ({len(skipped)}) was skipped, longer than max_seq_length {max_seq_length}: the dataset "
+             "is empty", manifest_path(out))
+    return manifest
+
+
+def _convert(inputs, out: Path, num_shards: int, manifest, mmcif_dir, allow_pickle, max_seq_length,
+             progress) -> dict:
+    from tqdm import tqdm
+
     options = {"mmcif_dir": None if mmcif_dir is None else str(mmcif_dir), "allow_pickle": bool(allow_pickle),
                "max_seq_length": max_seq_length}
     hashes = {name: sha256_file(path) for name, path in inputs}
@@ -472,12 +496,32 @@ def dataset_files(out) -> list[str]:
     out = out_prefix(out)
     manifest = load_manifest(out)
     if manifest is None:
+        if out.is_file():
+            raise InputError(f"not a make-mindrecord --out path: no {manifest_path(out).name} beside this file "
+                             "(give the --out path of make-mindrecord)", out)
         raise InputError("no manifest (run make-mindrecord first)", manifest_path(out))
     pending = [i for i, s in enumerate(manifest["shards"]) if s.get("status") != "done"]
     if pending:
         raise InputError(f"conversion incomplete: shard(s) {pending} not done; rerun make-mindrecord",
                          manifest_path(out))
     return [str(out.parent / s["file"]) for s in manifest["shards"] if s["file"]]
+
+
+def check_shard_files(files) -> None:
+    """Each shard file (and its ``.db`` index) exists and opens as MindRecord: a damaged or replaced shard is a
+    one-line InputError naming it, not MindSpore's multi-line pipeline error once training has started."""
+    from mindspore.mindrecord import FileReader
+    for name in files:
+        for path in (Path(name), Path(f"{name}.db")):
+            if not path.is_file():
+                raise InputError("MindRecord shard file missing; rerun make-mindrecord", path)
+        try:
+            FileReader(str(name)).close()
+        except Exception as e:  # noqa: BLE001 - MindRecord raises RuntimeError/MRMError with multi-line text
+            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+            detail = next((ln for ln in lines if ln.startswith("[ERROR]")), lines[0] if lines else type(e).__name__)
+            raise InputError(f"not a readable MindRecord shard ({detail.removeprefix('[ERROR]').strip()}); rerun "
+                             "make-mindrecord", name) from None
 
 
 def read_samples(out) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mindsponge_fold.common.errors import InputError
+from mindsponge_fold.common.errors import InputError, warn
 
 # What an MSA row may contain once parsed: AlphaFold's HHblits alphabet (A-Z) and the gap.
 _BAD_MSA_CHAR = re.compile(r"[^A-Z\-]")
@@ -127,11 +127,27 @@ def parse_fasta(text: str, source=None) -> tuple[list, list]:
     return [r[1] for r in records], [r[0] for r in records]
 
 
-def parse_query_fasta(text: str, source=None, allow_multiple: bool = False):
+NUCLEOTIDES = set("ACGTUN")
+MIN_NUCLEOTIDE_WARNING = 10     # shorter all-A/C/G/T peptides are plausible proteins: no warning
+
+
+def warn_if_nucleotides(description: str, sequence: str, source=None, line: int | None = None) -> None:
+    """A warning (not an error: these are valid amino-acid letters) when a query looks like DNA/RNA: at least
+    MIN_NUCLEOTIDE_WARNING residues, all of A, C, G, T, U, N, with three or more of A, C, G, T/U (a homopolymer
+    such as poly-alanine is a protein)."""
+    letters = set(sequence)
+    if (len(sequence) >= MIN_NUCLEOTIDE_WARNING and letters <= NUCLEOTIDES
+            and len(letters - {"N"}) >= 3):
+        warn(f"record '{description}' looks like a nucleotide sequence (only A, C, G, T/U, N): it is read as a "
+             "protein sequence", source, line)
+
+
+def parse_query_fasta(text: str, source=None, allow_multiple: bool = False, warn_nucleotides: bool = False):
     """The query record(s) of a FASTA file as [(description, sequence)], residues checked.
 
     A query residue must be an upper-case letter; letters outside the 20 amino acids are allowed (they become
-    X, unknown, as in AlphaFold), anything else (digits, '*', '-', lower case) is an error naming the line.
+    X, unknown, as in AlphaFold), anything else (digits, '*', '-', lower case) is an error naming the line. With
+    ``warn_nucleotides`` a DNA-looking record gets a warning (:func:`warn_if_nucleotides`).
     """
     records = _fasta_records(text, source)
     if len(records) > 1 and not allow_multiple:
@@ -146,6 +162,8 @@ def parse_query_fasta(text: str, source=None, allow_multiple: bool = False):
         if bad:
             raise InputError(f"record '{desc}': invalid residue letter {bad.group()!r} at position {bad.start() + 1} "
                              "(expected upper-case amino-acid letters)", source, rec.line_of(bad.start()))
+        if warn_nucleotides:
+            warn_if_nucleotides(desc, seq, source, number)
         out.append((desc, seq))
     return out
 

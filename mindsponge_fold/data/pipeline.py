@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mindsponge_fold.common import residue_constants as rc
-from mindsponge_fold.common.errors import InputError
+from mindsponge_fold.common.errors import InputError, warn
 from mindsponge_fold.common.fileio import write_text
 from mindsponge_fold.data import feature_shapes, parsers, templates
 from mindsponge_fold.data import mmcif as mmcif_lib
@@ -126,9 +126,9 @@ class DirectTemplate:
     query_to_template: object = None
 
 
-def read_query(fasta_path) -> tuple:
-    """(sequence, description) of a one-record FASTA."""
-    (desc, seq), = parsers.parse_query_fasta(parsers.read_text(fasta_path), fasta_path)
+def read_query(fasta_path, warnings: bool = True) -> tuple:
+    """(sequence, description) of a one-record FASTA (a DNA-looking query warns, unless ``warnings`` is off)."""
+    (desc, seq), = parsers.parse_query_fasta(parsers.read_text(fasta_path), fasta_path, warn_nucleotides=warnings)
     return seq, desc
 
 
@@ -196,7 +196,7 @@ class DataPipeline:
             if path is not None:
                 check_msa_query(parsers.read_msa(path, max_sequences=self._max_hits(role)), sequence, query_source)
         for path in self._hit_files(msa_dir, template_hit_files):
-            read_template_hits(path, sequence)
+            read_template_hits(path, sequence, warn_empty=False)     # (process warns about an empty one)
 
     def _run_template_search(self, msa_dir: Path) -> Path:
         sto = parsers.read_text(msa_dir / "uniref90_hits.sto")
@@ -208,12 +208,13 @@ class DataPipeline:
         return out
 
     def process(self, input_fasta_path, msa_output_dir, template_hit_files=None, ground_truth=None,
-                resolution: float | None = None) -> dict:
+                resolution: float | None = None, query_warnings: bool = True) -> dict:
         """Raw features for the query in ``input_fasta_path`` from the alignments in ``msa_output_dir``.
 
         ``ground_truth`` = (mmcif_path, chain) adds all_atom_positions/all_atom_mask/resolution labels;
-        ``resolution`` overrides the mmCIF value (or adds it alone)."""
-        sequence, description = read_query(input_fasta_path)
+        ``resolution`` overrides the mmCIF value (or adds it alone). ``query_warnings`` off: the query was checked
+        (and warned about) before, e.g. by predict when it read its targets."""
+        sequence, description = read_query(input_fasta_path, query_warnings)
         msa_dir = Path(msa_output_dir)
         if not msa_dir.is_dir():
             raise InputError("alignment directory not found", msa_dir)
@@ -261,17 +262,23 @@ class DataPipeline:
         return templates.stack_template_features(found, len(sequence))
 
 
-def read_template_hits(path, query_sequence: str) -> list:
+def read_template_hits(path, query_sequence: str, warn_empty: bool = True) -> list:
     """Template hits of an .hhr file (hhsearch) or a Stockholm file (hmmsearch output), checked to belong to the
-    query (``templates.check_hits_match_query``: a file of another query is an InputError naming it)."""
+    query (``templates.check_hits_match_query``: a file of another query is an InputError naming it). A file without
+    any hit is valid (the search found nothing) but probably not what was meant: a warning."""
     path = Path(path)
     text = parsers.read_text(path)
     if path.suffix == ".hhr":
         hits = parsers.parse_hhr(text, path)
     elif path.suffix in (".sto", ".stockholm"):
         a3m = parsers.stockholm_to_a3m(text, remove_first_row_gaps=False)
-        hits = parsers.parse_hmmsearch_a3m(query_sequence, a3m, skip_first=False, source=path)
+        try:
+            hits = parsers.parse_hmmsearch_a3m(query_sequence, a3m, skip_first=False, source=path)
+        except InputError as e:      # its line numbers are of the A3M conversion, not of this file
+            raise InputError(e.problem, path) from None
     else:
         raise InputError("unknown template hit format (expected .hhr or .sto)", path)
+    if not hits and warn_empty:
+        warn("no template hits in this file (empty search output): the query gets no templates from it", path)
     templates.check_hits_match_query(hits, query_sequence, path)
     return hits

@@ -268,6 +268,9 @@ def direct_template_features(query_sequence: str, mmcif_path, chain: str, query_
         features, _ = extract_template_features(mmcif, mmcif.file_id, mapping, seqres, query_sequence, auth)
     except TemplateError as e:
         raise InputError(str(e), mmcif_path) from None
+    if not np.asarray(features["template_all_atom_masks"])[..., rc.atom_order["CA"]].any():
+        raise InputError(f"chain {auth}: none of the residues aligned to the query has a CA atom: the template "
+                         "holds no structure", mmcif_path)
     features["template_sum_probs"] = np.array([sum_probs], np.float32)
     return features
 

@@ -137,6 +137,7 @@ def canonical_raw_features(raw: dict, source=None) -> tuple[dict, list]:
             raise InputError(f"feature '{key}' does not fit {spec.dtype} without loss", source)
         out[name] = cast
     fs.validate(out, required=REQUIRED_RAW, spec=fs.RAW_FEATURES, source=source)
+    fs.check_values(out, fs.RAW_FEATURES, source)
     return out, dropped
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from mindsponge_fold.common.errors import InputError
-from mindsponge_fold.common.fileio import atomic_path, save_npz
+from mindsponge_fold.common.fileio import atomic_path, file_content, save_npz
 
 ROOT = "alphafold/alphafold_iteration/"
 SEGMENT_RENAMES = {"layer_stack": "__layer_stack_no_state"}
@@ -93,26 +93,13 @@ EXPECTED_WEIGHTS = ("expected AlphaFold parameters (.npz: a zip archive of array
                     "MindSpore checkpoint (.ckpt)")
 
 
-def _file_content(head: bytes) -> str:
-    """What the first bytes of a file say it is (for messages)."""
-    if not head:
-        return "an empty file"
-    if head.startswith(b"\x93NUMPY"):
-        return "a single numpy array (.npy)"
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip-compressed data"
-    if head[:1] == b"\x80":
-        return "a Python pickle"
-    if all(32 <= c < 127 or c in (9, 10, 13) for c in head):
-        return "a text file"
-    return "binary data of unknown format"
-
-
 def weights_format(path) -> str:
     """How to read a weights file, by its content: 'npz' (a zip archive: AlphaFold parameters) or 'ckpt' (a MindSpore
     checkpoint). A file named .npz that is not a zip archive, or one named otherwise (not .ckpt) that is recognisably
     something else (numpy array, pickle, text, empty), is an InputError saying what it is and what was expected."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"is a directory, not a weights file; {EXPECTED_WEIGHTS}", path)
     if not path.is_file():
         raise InputError("no such weights file", path)
     with open(path, "rb") as f:
@@ -120,7 +107,7 @@ def weights_format(path) -> str:
     if head[:2] == b"PK":
         return "npz"
     suffix = path.suffix.lower()
-    content = _file_content(head)
+    content = file_content(head)
     if suffix == ".npz":
         raise InputError(f"not a weights file: {content}, named .npz but not a zip archive; {EXPECTED_WEIGHTS}", path)
     if suffix != ".ckpt" and not content.startswith("binary"):
@@ -153,9 +140,23 @@ def load_alphafold_params(model, arrays_or_path, source=None) -> None:
     else:
         arrays = arrays_or_path
     check_names(model, {k: np.shape(v) for k, v in arrays.items()}, source)
+    check_values(arrays, source)
     import mindspore as ms
     for name, p in model_parameters(model).items():
         p.set_data(ms.Tensor(np.asarray(arrays[official_name(name)], dtype=np.float32)))
+
+
+def check_values(arrays: dict, source=None) -> None:
+    """Weights are floating-point and finite: integer arrays (not weights: they used to be cast silently) or NaN/inf
+    (a diverged or damaged file) are an InputError naming the first such array."""
+    not_float = [k for k, v in arrays.items() if np.asarray(v).dtype.kind != "f"]
+    if not_float:
+        raise InputError(f"{len(not_float)} array(s) are not floating point, first {not_float[0]} of dtype "
+                         f"{np.asarray(arrays[not_float[0]]).dtype}: not model weights", source)
+    bad = next((k for k, v in arrays.items() if not np.isfinite(v).all()), None)
+    if bad is not None:
+        raise InputError(f"array {bad} holds NaN or infinite values: damaged weights (or a diverged training run)",
+                         source)
 
 
 def load_submodule_params(cell, arrays: dict, path_prefix: str = "") -> list:

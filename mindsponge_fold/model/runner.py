@@ -57,6 +57,7 @@ def check_model_inputs(features: dict, cfg, source=None) -> list[dict]:
     if missing:
         raise InputError(f"not processed features for this model (the network's input): {len(missing)} feature(s) "
                          f"missing: {', '.join(missing)}", source)
+    fs.check_values(features, fs.INPUT_FEATURES, source)
     return iters
 
 

@@ -69,7 +69,7 @@ class FeatureBuilder:
         fasta = work_dir / "query.fasta"     # the pipeline (and the search tools) read the query from a file
         write_text(fasta, f">{target.description}\n{target.sequence}\n")
         try:
-            return self.pipeline.process(fasta, msa_dir)
+            return self.pipeline.process(fasta, msa_dir, query_warnings=False)     # warned when the targets were read
         finally:
             fasta.unlink(missing_ok=True)
 

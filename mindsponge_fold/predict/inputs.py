@@ -14,6 +14,7 @@ import numpy as np
 
 from mindsponge_fold.common import residue_constants as rc
 from mindsponge_fold.common.errors import InputError
+from mindsponge_fold.common.fileio import load_npz
 from mindsponge_fold.data import parsers, pipeline
 from mindsponge_fold.data.transforms import REQUIRED_RAW, canonical_raw_features
 
@@ -60,7 +61,7 @@ def read_fasta_targets(paths, max_length: int | None = None, allow_unknown: bool
     targets = []
     for path in paths:
         text = parsers.read_text(path)
-        for desc, seq in parsers.parse_query_fasta(text, path, allow_multiple=True):
+        for desc, seq in parsers.parse_query_fasta(text, path, allow_multiple=True, warn_nucleotides=True):
             name = target_name(desc)
             check_sequence(name, seq, path, max_length, allow_unknown)
             targets.append(Target(name, seq, desc, str(path)))
@@ -78,13 +79,7 @@ def read_features_target(path, name: str | None = None, max_length: int | None =
     """A target from a features .npz: AlphaFold raw features (data pipeline output) or processed features (model
     input, leading recycling axis). The sequence comes from ``aatype``."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("no such features file", path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            features = {k: f[k] for k in f.files}
-    except (ValueError, OSError) as e:
-        raise InputError(f"not a readable .npz features file ({e})", path) from None
+    features = load_npz(path, "features")
     if "aatype" not in features:
         raise InputError("not a features file: no 'aatype' (expected AlphaFold raw features, the data pipeline's "
                          "output, or processed features, the network's input)", path)

@@ -87,8 +87,6 @@ def resolve_models(settings: ModelSettings) -> list[ModelSpec]:
         if path is None and not settings.random_weights:
             raise InputError(f"model '{name}': no weights (give {name}=WEIGHTS in --models, --params-dir, or "
                              f"--random-weights)")
-        if path is not None and not Path(path).is_file():
-            raise InputError(f"model '{name}': no such weights file", path)
         if path is not None:
             try:
                 weights_format(path)         # a file that is not weights at all: said now, before any model loads

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from mindsponge_fold.common.errors import InputError
-from mindsponge_fold.common.fileio import save_npz
+from mindsponge_fold.common.fileio import check_output_dir, save_npz
 from mindsponge_fold.predict import features as features_stage
 from mindsponge_fold.predict import inputs, models, outputs
 from mindsponge_fold.predict.settings import PredictSettings
@@ -137,10 +137,11 @@ def predict_target(target, specs, builder, work: Path, settings: PredictSettings
 
 def predict(settings: PredictSettings) -> int:
     """Predict every target of ``settings``; returns the number of targets predicted (finished ones skipped)."""
+    out_dir = Path(settings.output_dir)
+    check_output_dir(out_dir, "--output-dir")
     specs = models.resolve_models(settings.models)
     rank_by = check_settings(settings, specs)
     targets = load_targets(settings, specs)
-    out_dir = Path(settings.output_dir)
     todo = [t for t in targets if settings.outputs.overwrite or not outputs.is_finished(out_dir, t.name)]
     for t in targets:
         if t not in todo:

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mindsponge_fold.common.errors import InputError
-from mindsponge_fold.common.fileio import write_text
+from mindsponge_fold.common.errors import InputError, warn
+from mindsponge_fold.common.fileio import check_output_dir, write_text
 from mindsponge_fold.train import curves, state
 from mindsponge_fold.train.distributed import World, any_rank, setup
 
@@ -173,6 +173,18 @@ def format_line(record: dict, num_steps: int) -> str:
             f"{record['samples_per_s']:.3g} samples/s{flag}")
 
 
+def check_data(options: RunOptions, cfg, is_main: bool = True) -> None:
+    """The training (and validation) data are finished make-mindrecord outputs with labelled samples and readable
+    shards; a --val-data that will not be used (train.eval_every 0) gets a warning."""
+    from mindsponge_fold.data.dataset import resolve_files
+    if options.val_data and int(cfg.train.eval_every) <= 0 and is_main:
+        warn(f"--val-data is not used: train.eval_every is {cfg.train.eval_every} (set it > 0 to validate)",
+             options.val_data)
+    resolve_files(options.data)
+    if options.val_data and int(cfg.train.eval_every) > 0:
+        resolve_files(options.val_data)
+
+
 def train(cfg, options: RunOptions, trainer=None, world: World | None = None) -> dict:
     """Run (or continue) training; returns a summary dict (final step, stop reason, last records, checkpoint)."""
     import mindspore as ms
@@ -187,6 +199,7 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
     resolved = copy.deepcopy(cfg)                 # what config.yaml and checkpoints record: the run's own length
     resolved.train.num_steps = num_steps
     out = Path(options.out_dir)
+    check_output_dir(out, "--out directory")
     log_path, png_path = out / "train_log.jsonl", out / "training_curve.png"
     if world.is_main:
         stale = state.remove_stale_temporaries(out, OUTPUT_FILES)
@@ -198,6 +211,7 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
     del found
     if resume is not None and options.init_from:
         raise InputError("--resume and --init-from exclude each other (a checkpoint carries its own weights)")
+    check_data(options, cfg, world.is_main)          # before anything is built, compiled or written
     start_step = int(entries["train.step"]) if resume is not None else 0
     if world.is_main and options.resume:
         print(f"resuming from {resume} (step {start_step} of {num_steps})" if resume is not None
