@@ -62,7 +62,8 @@ def test_every_output_is_written_and_parses(prediction):
     result = load(d / f"result_{MODEL}.npz")
     plddt = result["confidence/plddt"]
     assert plddt.shape == (97,) and 0 < plddt.min() <= plddt.max() < 100
-    assert ranking["order"] == [MODEL]
+    assert ranking["order"] == [MODEL] and ranking["num_recycles"] == {MODEL: 1}    # tiny: num_recycle 1
+    assert int(load(d / f"result_{MODEL}.npz")["num_recycles"]) == 1
     assert ranking["plddts"][MODEL] == pytest.approx(float(plddt.mean()))
     pae = json.loads((d / f"pae_{MODEL}.json").read_text())
     assert np.allclose(pae[0]["predicted_aligned_error"], result["confidence/predicted_aligned_error"], atol=0.051)

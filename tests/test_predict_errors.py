@@ -249,9 +249,10 @@ def test_features_file_targets():
 class FakeRunner:
     """Stands in for ModelRunner: outputs of the right names and shapes, pLDDT set per model."""
 
-    def __init__(self, plddt, weights_id):
+    def __init__(self, plddt, weights_id, num_recycles=3):
         self.plddt = plddt
         self.weights_id = weights_id      # the model whose weights it holds (shared runners reload otherwise)
+        self.num_recycles = num_recycles
 
     def run(self, features, source=None, on_iteration=None):
         n = features["aatype"].shape[-1]
@@ -262,13 +263,15 @@ class FakeRunner:
         on_iteration(0, 0)
         return ({"structure_module/final_atom_positions": pos, "structure_module/final_atom_mask": mask,
                  "confidence/plddt": np.full(n, self.plddt), "distogram/logits": np.zeros((n, n, 64), np.float32),
-                 "distogram/bin_edges": np.linspace(2.3125, 21.6875, 63).astype(np.float32)},
+                 "distogram/bin_edges": np.linspace(2.3125, 21.6875, 63).astype(np.float32),
+                 "num_recycles": np.asarray(self.num_recycles, np.int32)},
                 {"iterations_s": [0.5], "first_call_s": 0.5})
 
 
-def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, monkeypatch):
+def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, monkeypatch, capsys):
     """predict_target with stand-in runners: ranked files follow the pLDDT order, relax 'all' with one failure keeps
-    that model unrelaxed (recorded in relax_metrics.json) instead of discarding the target."""
+    that model unrelaxed (recorded in relax_metrics.json) instead of discarding the target; the recycling iterations
+    each model ran are in ranking_debug.json, and an early stop is said."""
     import argparse
     from mindsponge_fold.commands import predict as command
     from mindsponge_fold.predict import features, inputs, models, outputs
@@ -277,10 +280,11 @@ def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, mo
     command.add_arguments(parser)
     settings = command.settings_from_args(parser.parse_args([
         "--fasta", "x", "--output-dir", str(tmp_path), "--single-sequence", "--preset", "tiny",
-        "--models", "low,high", "--random-weights", "--models-to-relax", "all", "--plots"]))
+        "--models", "low,high", "--random-weights", "--models-to-relax", "all", "--plots", "--num-recycle", "3",
+        "--set", "model.recycle_early_stop_tolerance=0.5"]))
     specs = models.resolve_models(settings.models)
-    for spec, plddt in zip(specs, (40.0, 80.0)):
-        spec.runner = FakeRunner(plddt, spec.name)
+    for spec, plddt, recycles in zip(specs, (40.0, 80.0), (1, 3)):
+        spec.runner = FakeRunner(plddt, spec.name, recycles)
 
     def fake_relax(directory, name, prot, cfg):
         if name == "high":
@@ -297,7 +301,11 @@ def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, mo
     d = tmp_path / "t"
     assert summary["order"] == ["high", "low"]
     assert json.loads((d / "ranking_debug.json").read_text()) == {"plddts": {"low": 40.0, "high": 80.0},
-                                                                  "order": ["high", "low"]}
+                                                                  "order": ["high", "low"],
+                                                                  "num_recycles": {"low": 1, "high": 3}}
+    err = capsys.readouterr().err
+    assert "t low: recycling stopped early after 1 of 3 recycles (CA distance change <= " \
+           "model.recycle_early_stop_tolerance 0.5)" in err and "t high: recycling stopped" not in err
     assert "ATOM" in (d / "ranked_0.pdb").read_text()                # 'high': relax failed -> unrelaxed
     assert (d / "ranked_1.pdb").read_text() == "RELAXED\n"          # 'low': relaxed
     metrics = json.loads((d / "relax_metrics.json").read_text())

@@ -9,7 +9,8 @@
         ranked_<i>.pdb/.cif           models by ranking confidence, relaxed when available
         pae_<model>.json              PAE in the AlphaFold DB layout (models with the pTM head)
         confidence_<model>.json       pLDDT in the AlphaFold DB layout
-        ranking_debug.json            {"plddts" | "ptm": {model: score}, "order": [best, ...]}
+        ranking_debug.json            {"plddts" | "ptm": {model: score}, "order": [best, ...],
+                                      "num_recycles": {model: recycling iterations run}}
         relax_metrics.json            remaining violations etc. per relaxed model
         timings.json                  seconds: features, process_features_<m>, compile_<m>, predict_<m>, relax_<m>
         plots/                        with --plots: pLDDT, PAE and contact-map PNGs
@@ -143,11 +144,15 @@ def rank(scores: dict) -> list:
 
 
 def write_summary(directory: Path, scores: dict, order: list, rank_by: str, relax_debug: dict,
-                  timings: dict) -> None:
-    """relax_metrics.json, timings.json and, last (the done marker), ranking_debug.json."""
+                  timings: dict, num_recycles: dict | None = None) -> None:
+    """relax_metrics.json, timings.json and, last (the done marker), ranking_debug.json (with the recycling
+    iterations each model ran, ``num_recycles``, when given)."""
     if relax_debug:
         metrics = {n: ({"remaining_violations_count": d["violations_after"]} if "violations_after" in d else {}) | d
                    for n, d in relax_debug.items()}     # AlphaFold's key, then our debug (or the error)
         write_json(directory / "relax_metrics.json", metrics, indent=1)
     write_json(directory / "timings.json", timings, indent=1)
-    write_json(directory / DONE_MARKER, {RANK_LABELS[rank_by]: scores, "order": order}, indent=4)
+    ranking = {RANK_LABELS[rank_by]: scores, "order": order}
+    if num_recycles:
+        ranking["num_recycles"] = num_recycles
+    write_json(directory / DONE_MARKER, ranking, indent=4)

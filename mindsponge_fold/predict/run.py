@@ -87,7 +87,7 @@ def predict_target(target, specs, builder, work: Path, settings: PredictSettings
         n_templates = raw["template_aatype"].shape[0] if "template_aatype" in raw else 0
         say(f"{target.name}: features in {timings['features']:.1f} s ({raw['msa'].shape[0]} MSA rows, "
             f"{n_templates} templates)")
-    results, proteins, scores = {}, {}, {}
+    results, proteins, scores, recycles = {}, {}, {}, {}
     for index, spec in enumerate(specs):
         t0 = time.perf_counter()
         processed = features_stage.processed_features(target, raw, spec.cfg, index + settings.models.seed * len(specs))
@@ -105,6 +105,13 @@ def predict_target(target, specs, builder, work: Path, settings: PredictSettings
         outputs.write_model_outputs(work, spec.name, proteins[spec.name], result, out.save_representations)
         results[spec.name] = result
         scores[spec.name] = outputs.ranking_confidence(result, rank_by)
+        if "num_recycles" in result:
+            recycles[spec.name] = int(result["num_recycles"])
+            planned = int(spec.cfg.model.num_recycle)
+            if recycles[spec.name] < planned:
+                say(f"{target.name} {spec.name}: recycling stopped early after {recycles[spec.name]} of {planned} "
+                    f"recycles (CA distance change <= model.recycle_early_stop_tolerance "
+                    f"{spec.cfg.model.recycle_early_stop_tolerance:g})")
         say(f"{target.name} {spec.name}: mean pLDDT {result['confidence/plddt'].mean():.2f}"
             + (f", pTM {float(result['confidence/ptm']):.3f}" if "confidence/ptm" in result else "")
             + f" ({t['predict_and_compile']:.1f} s, compile {t['compile']:.1f} s)")
@@ -131,7 +138,7 @@ def predict_target(target, specs, builder, work: Path, settings: PredictSettings
     if out.plots:
         from mindsponge_fold.predict.plots import write_plots
         write_plots(work / "plots", target.name, results)
-    outputs.write_summary(work, scores, order, rank_by, relax_debug, timings)
+    outputs.write_summary(work, scores, order, rank_by, relax_debug, timings, recycles)
     return {"order": order, "scores": scores}
 
 
