@@ -62,7 +62,10 @@ def add_arguments(parser) -> None:
                    help="keep representations/* and recycle_*/* in result_<model>.npz")
     o.add_argument("--save-processed-features", action="store_true",
                    help="also write each model's input: processed_features_<model>.npz (for run-features)")
-    o.add_argument("--overwrite", action="store_true", help="predict finished targets again (default: skip them)")
+    o.add_argument("--overwrite", action="store_true",
+                   help="predict finished targets again, reusing nothing (default: skip a target finished with the "
+                        "same models; reuse each model whose outputs an earlier run of the target left with the same "
+                        "config, weights and features)")
 
 
 def settings_from_args(args) -> PredictSettings:
@@ -79,7 +82,8 @@ def settings_from_args(args) -> PredictSettings:
         allow_unknown=args.allow_unknown, save_representations=args.save_representations,
         save_processed_features=args.save_processed_features, overwrite=args.overwrite)
     return PredictSettings(output_dir=args.output_dir, fasta=tuple(args.fasta), features=args.features,
-                           name=args.name, models=models, inputs=features, outputs=outputs)
+                           name=args.name, models=models, inputs=features, outputs=outputs,
+                           command=tuple(getattr(args, "command_line", None) or ()))
 
 
 def run(args) -> int:

@@ -60,3 +60,4 @@ class PredictSettings:
     models: ModelSettings = ModelSettings()
     inputs: FeatureSettings = FeatureSettings()
     outputs: OutputSettings = OutputSettings()
+    command: tuple = ()                   # the command line, recorded in each target's run.json
