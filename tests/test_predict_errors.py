@@ -567,3 +567,24 @@ def test_max_length_names_the_fasta_before_any_model_loads(capsys, workdir):
     lines = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and lines == [f"mindsponge-fold predict: error: {workdir / 'q.fasta'}: target '2crb_A': 97 "
                                      f"residues, more than the maximum length 96 (--max-length)"], lines
+
+
+def test_msa_option_errors(capsys, workdir):
+    """--msa: one-line errors, before any model loads, for a missing a3m, an a3m of another query, one file for two
+    targets and another source of alignments beside it."""
+    models = ["--models", "tiny", "--random-weights", "--models-to-relax", "none"]
+    a3m_dir = workdir / "a3m"
+    a3m_dir.mkdir()
+    argv = ["--fasta", str(workdir / "q.fasta"), *models]
+    fails(capsys, workdir, argv + ["--msa", str(a3m_dir)], str(a3m_dir / "2crb_A.a3m"), "no such a3m file (--msa)")
+    (a3m_dir / "2crb_A.a3m").write_text(f">101\n{SEQ[::-1]}\n")
+    fails(capsys, workdir, argv + ["--msa", str(a3m_dir)], "2crb_A.a3m", "is not the query sequence of",
+          "(target '2crb_A')")
+    (a3m_dir / "2crb_A.a3m").write_text(f">101\n{SEQ}\n")
+    fails(capsys, workdir, argv + ["--msa", str(a3m_dir), "--alignments-dir", str(workdir / "aln")],
+          "--msa is the whole MSA of each target: it cannot be combined with --alignments-dir")
+    fails(capsys, workdir, argv + ["--msa", str(a3m_dir), "--single-sequence"], "cannot be combined with "
+          "--single-sequence")
+    (workdir / "two.fasta").write_text(f">2crb_A\n{SEQ}\n>b\n{SEQ}\n")
+    fails(capsys, workdir, ["--fasta", str(workdir / "two.fasta"), *models, "--msa", str(a3m_dir / "2crb_A.a3m")],
+          "--msa names one a3m file but there are several targets")

@@ -24,6 +24,9 @@ def add_arguments(parser) -> None:
     a.add_argument("--alignments-dir", help="precomputed alignments: DIR/<target>/ per target with AlphaFold's file "
                                             "names (uniref90_hits.sto, bfd_uniclust_hits.a3m, mgnify_hits.sto, "
                                             "pdb70_hits.hhr / pdb_hits.sto), or DIR itself for a single target")
+    a.add_argument("--msa", metavar="A3M|DIR",
+                   help="the MSA as a ColabFold-style a3m (query first), instead of any search: one file for one "
+                        "target, or a directory of <target>.a3m (no templates then)")
     a.add_argument("--single-sequence", action="store_true",
                    help="no MSA search: the query alone is the MSA (targets without alignments)")
     options.add_search_arguments(parser.add_argument_group("search tools (run for alignments not in --alignments-dir)"))
@@ -75,7 +78,7 @@ def settings_from_args(args) -> PredictSettings:
         preset=args.config, af_config=args.af_config, overrides=tuple(args.overrides), num_recycle=args.num_recycle,
         seed=args.seed, use_ema=args.ema, bucket=not args.no_bucket, device=options.resolve_device(args.device),
         compile_cache=args.compile_cache)
-    features = FeatureSettings(alignments_dir=args.alignments_dir, single_sequence=args.single_sequence,
+    features = FeatureSettings(alignments_dir=args.alignments_dir, single_sequence=args.single_sequence, msa=args.msa,
                                search=options.search_settings(args), template_hits=options.template_hit_settings(args))
     outputs = OutputSettings(
         models_to_relax=args.models_to_relax, rank_by=args.rank_by, plots=args.plots, max_length=args.max_length,

@@ -180,9 +180,11 @@ def predict(settings: PredictSettings) -> int:
                 f"{', '.join(names)} (models with the same config, weights and features are reused)")
     if not todo:
         return 0
+    inputs.check_msa_option(settings, len(targets))
     builder = features_stage.FeatureBuilder(settings.inputs)   # checks search binaries and databases
     builder.num_targets = len(targets)
-    inputs.check_alignments_available(todo, builder.alignments_dir, builder.can_search, builder.single_sequence)
+    if not builder.msa:
+        inputs.check_alignments_available(todo, builder.alignments_dir, builder.can_search, builder.single_sequence)
     for target in todo:             # every target's alignments parsed now: a bad file of target 2 stops no run midway
         builder.check_target(target)
     shared_runners: dict = {}

@@ -33,6 +33,7 @@ class FeatureSettings:
     """Where raw features come from (see :mod:`mindsponge_fold.predict.features`)."""
     alignments_dir: str | None = None
     single_sequence: bool = False
+    msa: str | None = None                # a ColabFold-style a3m (one target) or a directory of <target>.a3m
     search: SearchSettings = SearchSettings()
     template_hits: TemplateHitSettings = TemplateHitSettings()
 
