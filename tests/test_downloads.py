@@ -218,7 +218,8 @@ def test_databases_dry_run_lists_every_file_with_its_size(tmp_path):
     assert all(" GB " in line or " MB " in line or "(above)" in line for line in lines), lines
     bfd = next(line for line in lines if line.split()[0] == "bfd")
     assert "271.6 GB" in bfd and "https://storage.googleapis.com/alphafold-databases/casp14_versions/" in bfd
-    assert "total: 540.8 GB to download" in full.stdout and "total: 278.8 GB to download" in reduced.stdout
+    assert "total: 540.8 GB to download, 2.59 TB unpacked" in full.stdout
+    assert "total: 278.8 GB to download, 809.2 GB unpacked" in reduced.stdout
     mirrored = run("download_databases.sh", "--dry-run", "--base-url", "file:///m", "--only", "uniref90,pdb_mmcif",
                    out)
     assert "file:///m/uniref90.fasta.gz" in mirrored.stdout and "rsync /m/mmCIF/" in mirrored.stdout

@@ -39,7 +39,8 @@ def runner_and_features():
     from mindsponge_fold.model.runner import ModelRunner
     from mindsponge_fold.predict.models import random_alphafold_params
     cfg = load_config("tiny", [f"model.num_recycle={NUM_RECYCLE}", "data.common.max_extra_msa=8",
-                               "data.eval.max_msa_clusters=8"])
+                               "data.eval.max_msa_clusters=8", "data.common.use_templates=false",
+                               "model.embeddings_and_evoformer.template.enabled=false"])   # a smaller graph
     with np.load(reference_path("raw_features.npz")) as f:
         raw = {k: f[k] for k in f.files}
     features = process_features(raw, cfg, "eval", NumpyRNG(0))
