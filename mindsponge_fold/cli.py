@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     sub_parser = OneLineParser(prog=f"mindsponge-fold {name}", description=help_text)
     command.add_arguments(sub_parser)
     args = sub_parser.parse_args(argv[1:])
+    args.command_line = ["mindsponge-fold", *argv]          # recorded by commands that keep a run record
     try:
         return int(command.run(args) or 0)
     except (InputError, ConfigError, ToolError) as e:

@@ -101,6 +101,103 @@ def test_alphafold_config_values_of_inert_keys():
             from_alphafold_config(cfg)
 
 
+# Every key of AlphaFold's resolved config (the fixture's full_config) that is not a setting of base.yaml, and what
+# happens to it in an AlphaFold config: a value AlphaFold would act on differently from this implementation is an
+# error naming the key ("value" below is one such value); None: any value is the same computation here (a kernel
+# switch, a layout table or a derived key checked against its home). Keys in base.yaml work: test_alphafold_keys_in_
+# base_are_taken_over and test_every_base_key_is_read_somewhere.
+ALPHAFOLD_KEYS_NOT_IN_BASE = {
+    "data.common.num_recycle": 5,                         # SameAs model.num_recycle
+    "model.resample_msa_in_recycling": False,             # SameAs data.common.resample_msa_in_recycling
+    "data.common.template_features": None,
+    "data.common.unsupervised_features": None,
+    "data.eval.feat": None,
+    "data.eval.fixed_size": False,
+    "model.global_config.subbatch_size": None,
+    "model.embeddings_and_evoformer.evoformer.outer_product_mean.chunk_size": None,
+    "model.embeddings_and_evoformer.template.subbatch_size": None,
+    "model.global_config.multimer_mode": True,
+    "model.global_config.eval_dropout": True,
+    "model.global_config.bfloat16": True,
+    "model.global_config.bfloat16_output": True,
+    "model.global_config.fp8": True,
+    "model.global_config.half_dtype": None,
+    "model.global_config.compute_capability": None,
+    "model.global_config.kernel_backend": None,
+    "model.global_config.use_pallas": None,
+    "model.global_config.length_buckets": None,
+    "model.heads.structure_module.fape.clamp_type": "none",
+    "model.stop_at_score": 80.0,
+}
+
+
+def _af_full_config():
+    return json.loads(reference_path("config.json").read_text())["full_config"]
+
+
+def _set(cfg: dict, dotted: str, value) -> dict:
+    node = cfg
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return cfg
+
+
+def test_every_alphafold_key_works_or_is_rejected_by_name():
+    """The keys of AlphaFold's config outside base.yaml are exactly the list above (a new one fails here), each is a
+    one-line error naming it when its value is one this implementation would not follow, and none is silently
+    dropped otherwise (UNSUPPORTED_KEYS names a reason for each)."""
+    from mindsponge_fold.common.config import ConfigDict
+    full = _af_full_config()
+    base = base_config().flatten()
+    flat = ConfigDict({k: full[k] for k in ("data", "model")}).flatten()
+    outside = {next((u for u in UNSUPPORTED_KEYS if k == u or k.startswith(u + ".")), k)
+               for k in flat if k not in base}
+    assert outside == set(ALPHAFOLD_KEYS_NOT_IN_BASE), outside ^ set(ALPHAFOLD_KEYS_NOT_IN_BASE)
+    assert set(UNSUPPORTED_KEYS) == outside
+    for key, value in ALPHAFOLD_KEYS_NOT_IN_BASE.items():
+        if value is None:
+            assert UNSUPPORTED_KEYS[key][0] is None or isinstance(UNSUPPORTED_KEYS[key][0], SameAs), key
+            continue
+        with pytest.raises(ConfigError) as e:
+            from_alphafold_config(_set(_af_full_config(), key, value))
+        assert f"alphafold config: '{key}'" in str(e.value) and "\n" not in str(e.value), (key, str(e.value))
+
+
+def test_alphafold_keys_in_base_are_taken_over():
+    """Each AlphaFold key that is a setting here takes the AlphaFold config's value (a changed value shows up)."""
+    cfg = from_alphafold_config(_set(_set(_af_full_config(), "model.recycle_early_stop_tolerance", 0.5),
+                                     "model.heads.distogram.num_bins", 32))
+    assert cfg.model.recycle_early_stop_tolerance == 0.5 and cfg.model.heads.distogram.num_bins == 32
+
+
+def test_ensembling_is_refused_when_the_config_is_loaded():
+    """data.eval.num_ensemble > 1 (AlphaFold's CASP14 setting) used to be accepted and do nothing."""
+    with pytest.raises(ConfigError) as e:
+        load_config("tiny", ["data.eval.num_ensemble=8"])
+    assert str(e.value) == ("data.eval.num_ensemble must be 1: ensembling (num_ensemble=8) is not implemented "
+                            "(AlphaFold 2.3's monomer models use 1; CASP14 used 8)")
+    with pytest.raises(ConfigError, match=r"ensembling \(num_ensemble=8\) is not implemented"):
+        from_alphafold_config(_set(_af_full_config(), "data.eval.num_ensemble", 8))
+    assert load_config("tiny", ["data.eval.num_ensemble=1"]).data.eval.num_ensemble == 1
+
+
+def test_multimer_and_eval_dropout_are_refused_by_name():
+    for key in ("model.global_config.multimer_mode", "model.global_config.eval_dropout"):
+        with pytest.raises(ConfigError, match=f"'{key}' is not a setting here"):
+            load_config("tiny", [f"{key}=true"])
+    with pytest.raises(ConfigError, match="'model.global_config.multimer_mode' = True is not supported: multimer"):
+        from_alphafold_config(_set(_af_full_config(), "model.global_config.multimer_mode", True))
+
+
+def test_early_stop_tolerance_is_a_setting():
+    assert load_config("tiny").model.recycle_early_stop_tolerance == 0.0
+    assert load_config("tiny", ["model.recycle_early_stop_tolerance=0.5"]).model.recycle_early_stop_tolerance == 0.5
+    with pytest.raises(ConfigError, match=r"^model.recycle_early_stop_tolerance must be a number >= 0"):
+        load_config("tiny", ["model.recycle_early_stop_tolerance=-1"])
+
+
 def test_recycling_count_has_one_home():
     """The inference feature pipeline makes model.num_recycle + 1 batches (data.common.num_recycle is gone)."""
     from mindsponge_fold.data.rng import NumpyRNG

@@ -1,7 +1,7 @@
 """``predict`` end to end on a real chain (2crb A: its precomputed alignments, template hits from hmmsearch output
 with the mmCIFs of the hits), the tiny preset, random weights from an AlphaFold-layout .npz, Amber relax and plots;
 every output file is parsed back. Plus: run-features on the model input predict used gives bit for bit predict's
-outputs (one inference code path), and a rerun skips the finished target."""
+outputs (one inference code path), a rerun skips the finished target, and a stopped run is resumed per model."""
 import json
 import os
 import warnings
@@ -50,7 +50,8 @@ def prediction(tmp_path_factory):
 
 def test_every_output_is_written_and_parses(prediction):
     d = prediction["dir"]
-    expected = {"features.npz", f"result_{MODEL}.npz", f"unrelaxed_{MODEL}.pdb", f"unrelaxed_{MODEL}.cif",
+    expected = {"features.npz", "config.yaml", "run.json", f"result_{MODEL}.npz", f"unrelaxed_{MODEL}.pdb",
+                f"unrelaxed_{MODEL}.cif",
                 f"relaxed_{MODEL}.pdb", f"relaxed_{MODEL}.cif", "ranked_0.pdb", "ranked_0.cif", f"pae_{MODEL}.json",
                 f"confidence_{MODEL}.json", "ranking_debug.json", "relax_metrics.json", "timings.json", "plots"}
     assert expected <= set(os.listdir(d)), expected - set(os.listdir(d))
@@ -62,7 +63,8 @@ def test_every_output_is_written_and_parses(prediction):
     result = load(d / f"result_{MODEL}.npz")
     plddt = result["confidence/plddt"]
     assert plddt.shape == (97,) and 0 < plddt.min() <= plddt.max() < 100
-    assert ranking["order"] == [MODEL]
+    assert ranking["order"] == [MODEL] and ranking["num_recycles"] == {MODEL: 1}    # tiny: num_recycle 1
+    assert int(load(d / f"result_{MODEL}.npz")["num_recycles"]) == 1
     assert ranking["plddts"][MODEL] == pytest.approx(float(plddt.mean()))
     pae = json.loads((d / f"pae_{MODEL}.json").read_text())
     assert np.allclose(pae[0]["predicted_aligned_error"], result["confidence/predicted_aligned_error"], atol=0.051)
@@ -121,6 +123,38 @@ def test_rerun_skips_the_finished_target(prediction, capsys):
     assert main(prediction["argv"]) == 0
     assert "skipped" in capsys.readouterr().err
     assert {p: os.stat(d / p).st_mtime_ns for p in os.listdir(d)} == before
+
+
+def test_run_record_and_resolved_config(prediction):
+    import yaml
+    from mindsponge_fold.common.config import load_config
+    d = prediction["dir"]
+    run = json.loads((d / "run.json").read_text())
+    assert run["command"].startswith("mindsponge-fold predict --fasta ") and "relax.untangle=false" in run["command"]
+    assert run["models"][MODEL]["weights"] == str(prediction["weights"])
+    config = yaml.safe_load((d / "config.yaml").read_text())[MODEL]
+    assert config == load_config(MODEL, [a for a in prediction["argv"] if a.startswith("relax.")]).to_dict()
+
+
+def test_a_stopped_run_is_resumed_without_running_the_model_again(prediction, tmp_path, capsys):
+    """A run stopped after its model finished (its hidden directory left by a dead process): the rerun reuses the
+    model's outputs (no iteration runs) and finishes the target."""
+    import shutil
+    out = tmp_path / "out"
+    stopped = out / ".2crb_A.partial-999999999"
+    shutil.copytree(prediction["dir"], stopped)
+    for name in os.listdir(stopped):
+        if name.startswith(("ranked_", "relaxed_", "ranking_debug", "relax_metrics", "timings")) or name == "plots":
+            shutil.rmtree(stopped / name) if name == "plots" else os.unlink(stopped / name)
+    argv = list(prediction["argv"])
+    argv[argv.index("--output-dir") + 1] = str(out)
+    assert main(argv + ["--models-to-relax", "none"]) == 0
+    err = capsys.readouterr().err
+    assert f"2crb_A {MODEL}: reused the outputs of an earlier run in {stopped}" in err and "iteration" not in err
+    assert os.listdir(out) == ["2crb_A"]
+    assert (out / "2crb_A" / f"result_{MODEL}.npz").read_bytes() == (prediction["dir"] / f"result_{MODEL}.npz"
+                                                                     ).read_bytes()
+    assert json.loads((out / "2crb_A" / "ranking_debug.json").read_text())["order"] == [MODEL]
 
 
 def test_run_features_on_the_same_input_gives_the_same_outputs_bit_for_bit(prediction, tmp_path):

@@ -212,15 +212,22 @@ def test_target_directory_is_atomic(tmp_path):
             raise RuntimeError("crash mid-target")
     assert os.listdir(tmp_path) == []
     with outputs.target_directory(tmp_path, "t") as work:
-        (work / "ranking_debug.json").write_text("{}")
+        (work / "ranking_debug.json").write_text('{"order": ["m"]}')
         assert not (tmp_path / "t").exists()
     assert os.listdir(tmp_path) == ["t"] and outputs.is_finished(tmp_path, "t")
+    assert outputs.finished_models(tmp_path, "t") == ["m"]
     stale = tmp_path / ".t.partial-999999999"       # left by a dead run
     stale.mkdir()
+    assert outputs.earlier_outputs(tmp_path, "t") == [stale, tmp_path / "t"]
     with outputs.target_directory(tmp_path, "t") as work:
-        (work / "ranking_debug.json").write_text('{"new": 1}')
-    assert sorted(os.listdir(tmp_path)) == ["t"]
-    assert json.loads((tmp_path / "t" / "ranking_debug.json").read_text()) == {"new": 1}
+        (work / "ranking_debug.json").write_text('{"order": ["new"]}')
+    assert sorted(os.listdir(tmp_path)) == ["t"]                 # the dead run's directory removed after success
+    assert outputs.finished_models(tmp_path, "t") == ["new"]
+    with pytest.raises(RuntimeError):                           # a finished model inside: kept for a rerun
+        with outputs.target_directory(tmp_path, "t") as work:
+            (work / "result_m.npz").write_bytes(b"")
+            raise RuntimeError("crash after model m")
+    assert len(os.listdir(tmp_path)) == 2 and (work / "result_m.npz").is_file()
 
 
 def test_random_weights_are_seeded_and_non_zero():
@@ -249,9 +256,10 @@ def test_features_file_targets():
 class FakeRunner:
     """Stands in for ModelRunner: outputs of the right names and shapes, pLDDT set per model."""
 
-    def __init__(self, plddt, weights_id):
+    def __init__(self, plddt, weights_id, num_recycles=3):
         self.plddt = plddt
         self.weights_id = weights_id      # the model whose weights it holds (shared runners reload otherwise)
+        self.num_recycles = num_recycles
 
     def run(self, features, source=None, on_iteration=None):
         n = features["aatype"].shape[-1]
@@ -262,13 +270,15 @@ class FakeRunner:
         on_iteration(0, 0)
         return ({"structure_module/final_atom_positions": pos, "structure_module/final_atom_mask": mask,
                  "confidence/plddt": np.full(n, self.plddt), "distogram/logits": np.zeros((n, n, 64), np.float32),
-                 "distogram/bin_edges": np.linspace(2.3125, 21.6875, 63).astype(np.float32)},
+                 "distogram/bin_edges": np.linspace(2.3125, 21.6875, 63).astype(np.float32),
+                 "num_recycles": np.asarray(self.num_recycles, np.int32)},
                 {"iterations_s": [0.5], "first_call_s": 0.5})
 
 
-def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, monkeypatch):
+def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, monkeypatch, capsys):
     """predict_target with stand-in runners: ranked files follow the pLDDT order, relax 'all' with one failure keeps
-    that model unrelaxed (recorded in relax_metrics.json) instead of discarding the target."""
+    that model unrelaxed (recorded in relax_metrics.json) instead of discarding the target; the recycling iterations
+    each model ran are in ranking_debug.json, and an early stop is said."""
     import argparse
     from mindsponge_fold.commands import predict as command
     from mindsponge_fold.predict import features, inputs, models, outputs
@@ -277,10 +287,11 @@ def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, mo
     command.add_arguments(parser)
     settings = command.settings_from_args(parser.parse_args([
         "--fasta", "x", "--output-dir", str(tmp_path), "--single-sequence", "--preset", "tiny",
-        "--models", "low,high", "--random-weights", "--models-to-relax", "all", "--plots"]))
+        "--models", "low,high", "--random-weights", "--models-to-relax", "all", "--plots", "--num-recycle", "3",
+        "--set", "model.recycle_early_stop_tolerance=0.5"]))
     specs = models.resolve_models(settings.models)
-    for spec, plddt in zip(specs, (40.0, 80.0)):
-        spec.runner = FakeRunner(plddt, spec.name)
+    for spec, plddt, recycles in zip(specs, (40.0, 80.0), (1, 3)):
+        spec.runner = FakeRunner(plddt, spec.name, recycles)
 
     def fake_relax(directory, name, prot, cfg):
         if name == "high":
@@ -297,7 +308,11 @@ def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, mo
     d = tmp_path / "t"
     assert summary["order"] == ["high", "low"]
     assert json.loads((d / "ranking_debug.json").read_text()) == {"plddts": {"low": 40.0, "high": 80.0},
-                                                                  "order": ["high", "low"]}
+                                                                  "order": ["high", "low"],
+                                                                  "num_recycles": {"low": 1, "high": 3}}
+    err = capsys.readouterr().err
+    assert "t low: recycling stopped early after 1 of 3 recycles (CA distance change <= " \
+           "model.recycle_early_stop_tolerance 0.5)" in err and "t high: recycling stopped" not in err
     assert "ATOM" in (d / "ranked_0.pdb").read_text()                # 'high': relax failed -> unrelaxed
     assert (d / "ranked_1.pdb").read_text() == "RELAXED\n"          # 'low': relaxed
     metrics = json.loads((d / "relax_metrics.json").read_text())
@@ -455,3 +470,121 @@ def test_alignments_of_every_target_are_parsed_before_any_model_loads(capsys, wo
     bad.write_text(f">other\n{SEQ[:45]}\n>hit\n{second}\n")
     fails(capsys, workdir, argv, str(bad), "the first row ('other') is not the query sequence of",
           "(target 'second')")
+
+
+# ------------------------------------------------------------------ run record and per-model resume (issue 15 C)
+
+class CountingRunner(FakeRunner):
+    """A FakeRunner that notes each model it runs, and can stop the run (as Ctrl-C would) at one model."""
+
+    def __init__(self, plddt, weights_id, calls, interrupt=False):
+        super().__init__(plddt, weights_id)
+        self.calls, self.interrupt = calls, interrupt
+
+    def run(self, features, source=None, on_iteration=None):
+        if self.interrupt:
+            raise KeyboardInterrupt
+        self.calls.append(self.weights_id)
+        return super().run(features, source, on_iteration)
+
+
+def _predict_with_fake_runners(tmp_path, monkeypatch, models_arg, *extra, interrupt=None):
+    """predict() on one single-sequence target with stand-in runners; returns the models that ran."""
+    import argparse
+    from mindsponge_fold.commands import predict as command
+    from mindsponge_fold.predict import models
+    from mindsponge_fold.predict.run import predict
+    (tmp_path / "t.fasta").write_text(f">t\n{SEQ[:20]}\n")
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args(["--fasta", str(tmp_path / "t.fasta"), "--output-dir", str(tmp_path / "out"),
+                              "--single-sequence", "--preset", "tiny", "--models", models_arg, "--random-weights",
+                              "--models-to-relax", "none", *extra])
+    args.command_line = ["mindsponge-fold", "predict", "--models", models_arg, *extra]
+    calls = []
+    plddts = {"low": 40.0, "high": 80.0, "mid": 60.0}
+    monkeypatch.setattr(models, "load_runner", lambda spec, settings, shared: CountingRunner(
+        plddts[spec.name], spec.name, calls, interrupt=spec.name == interrupt))
+    predict(command.settings_from_args(args))
+    return calls
+
+
+def test_a_stopped_run_is_resumed_per_model(tmp_path, monkeypatch, capsys):
+    """Ctrl-C during model 'high' keeps the finished model 'low' (hidden, beside the target directory); the rerun
+    says it reuses 'low' and runs only 'high'."""
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        _predict_with_fake_runners(tmp_path, monkeypatch, "low,high", interrupt="high")
+    partial = [p for p in os.listdir(out) if p.startswith(".t.partial-")]
+    assert len(partial) == 1 and not (out / "t").exists()
+    assert {"result_low.npz", "unrelaxed_low.pdb", "run.json", "config.yaml"} <= set(os.listdir(out / partial[0]))
+    assert "t: stopped; the finished model(s) low are kept in" in capsys.readouterr().err
+    before = (out / partial[0] / "result_low.npz").read_bytes()
+    assert _predict_with_fake_runners(tmp_path, monkeypatch, "low,high") == ["high"]
+    err = capsys.readouterr().err
+    assert f"t low: reused the outputs of an earlier run in {out / partial[0]} (same config, weights and features)" \
+        in err
+    assert sorted(os.listdir(out)) == ["t"]                                   # the stopped run's directory is gone
+    assert (out / "t" / "result_low.npz").read_bytes() == before
+    assert json.loads((out / "t" / "ranking_debug.json").read_text())["order"] == ["high", "low"]
+
+
+def test_a_finished_target_with_other_models_reuses_the_ones_it_has(tmp_path, monkeypatch, capsys):
+    assert _predict_with_fake_runners(tmp_path, monkeypatch, "low,high") == ["low", "high"]
+    assert _predict_with_fake_runners(tmp_path, monkeypatch, "high,low") == []          # same models: skipped
+    assert "t: already finished" in capsys.readouterr().err
+    assert _predict_with_fake_runners(tmp_path, monkeypatch, "low,high,mid") == ["mid"]
+    err = capsys.readouterr().err
+    assert "t: finished in" in err and "with models high, low; predicting it again for low, high, mid" in err
+    assert "t low: reused" in err and "t high: reused" in err
+    ranking = json.loads((tmp_path / "out" / "t" / "ranking_debug.json").read_text())
+    assert ranking["order"] == ["high", "mid", "low"]
+    # another config (or weights, or features): nothing to reuse; --overwrite reuses nothing either
+    assert _predict_with_fake_runners(tmp_path, monkeypatch, "low,mid", "--num-recycle", "2") == ["low", "mid"]
+    assert _predict_with_fake_runners(tmp_path, monkeypatch, "low,mid", "--num-recycle", "2",
+                                      "--overwrite") == ["low", "mid"]
+
+
+def test_run_record_holds_the_command_and_each_models_config(tmp_path, monkeypatch):
+    import yaml
+    from mindsponge_fold.common.config import load_config
+    _predict_with_fake_runners(tmp_path, monkeypatch, "low,high", "--set", "model.num_recycle=2")
+    d = tmp_path / "out" / "t"
+    run = json.loads((d / "run.json").read_text())
+    assert run["command"] == "mindsponge-fold predict --models low,high --set model.num_recycle=2"
+    assert run["cwd"] == os.getcwd() and set(run["models"]) == {"low", "high"}
+    assert run["models"]["high"]["feature_seed"] == 1 and len(run["models"]["high"]["fingerprint"]) == 64
+    assert run["models"]["low"]["weights"] == "random weights, seed 0"
+    configs = yaml.safe_load((d / "config.yaml").read_text())
+    expected = load_config("tiny", ["model.num_recycle=2"]).to_dict()
+    assert configs == {"low": expected, "high": expected}
+    (tmp_path / "low.yaml").write_text(yaml.safe_dump(configs["low"]))      # a model's section is a config file
+    assert load_config(str(tmp_path / "low.yaml")).to_dict() == expected
+
+
+def test_max_length_names_the_fasta_before_any_model_loads(capsys, workdir):
+    status = main(["predict", "--output-dir", str(workdir / "out")] + base(workdir) + ["--max-length", "96"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and lines == [f"mindsponge-fold predict: error: {workdir / 'q.fasta'}: target '2crb_A': 97 "
+                                     f"residues, more than the maximum length 96 (--max-length)"], lines
+
+
+def test_msa_option_errors(capsys, workdir):
+    """--msa: one-line errors, before any model loads, for a missing a3m, an a3m of another query, one file for two
+    targets and another source of alignments beside it."""
+    models = ["--models", "tiny", "--random-weights", "--models-to-relax", "none"]
+    a3m_dir = workdir / "a3m"
+    a3m_dir.mkdir()
+    argv = ["--fasta", str(workdir / "q.fasta"), *models]
+    fails(capsys, workdir, argv + ["--msa", str(a3m_dir)], str(a3m_dir / "2crb_A.a3m"), "no such a3m file (--msa)")
+    (a3m_dir / "2crb_A.a3m").write_text(f">101\n{SEQ[::-1]}\n")
+    fails(capsys, workdir, argv + ["--msa", str(a3m_dir)], "2crb_A.a3m", "is not the query sequence of",
+          "(target '2crb_A')")
+    (a3m_dir / "2crb_A.a3m").write_text(f">101\n{SEQ}\n")
+    fails(capsys, workdir, argv + ["--msa", str(a3m_dir), "--alignments-dir", str(workdir / "aln")],
+          "--msa is the whole MSA of each target: it cannot be combined with --alignments-dir")
+    fails(capsys, workdir, argv + ["--msa", str(a3m_dir), "--single-sequence"], "cannot be combined with "
+          "--single-sequence")
+    (workdir / "two.fasta").write_text(f">2crb_A\n{SEQ}\n>b\n{SEQ}\n")
+    fails(capsys, workdir, ["--fasta", str(workdir / "two.fasta"), *models, "--msa", str(a3m_dir / "2crb_A.a3m")],
+          "--msa names one a3m file but there are several targets")

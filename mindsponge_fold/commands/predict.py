@@ -24,6 +24,9 @@ def add_arguments(parser) -> None:
     a.add_argument("--alignments-dir", help="precomputed alignments: DIR/<target>/ per target with AlphaFold's file "
                                             "names (uniref90_hits.sto, bfd_uniclust_hits.a3m, mgnify_hits.sto, "
                                             "pdb70_hits.hhr / pdb_hits.sto), or DIR itself for a single target")
+    a.add_argument("--msa", metavar="A3M|DIR",
+                   help="the MSA as a ColabFold-style a3m (query first), instead of any search: one file for one "
+                        "target, or a directory of <target>.a3m (no templates then)")
     a.add_argument("--single-sequence", action="store_true",
                    help="no MSA search: the query alone is the MSA (targets without alignments)")
     options.add_search_arguments(parser.add_argument_group("search tools (run for alignments not in --alignments-dir)"))
@@ -62,7 +65,10 @@ def add_arguments(parser) -> None:
                    help="keep representations/* and recycle_*/* in result_<model>.npz")
     o.add_argument("--save-processed-features", action="store_true",
                    help="also write each model's input: processed_features_<model>.npz (for run-features)")
-    o.add_argument("--overwrite", action="store_true", help="predict finished targets again (default: skip them)")
+    o.add_argument("--overwrite", action="store_true",
+                   help="predict finished targets again, reusing nothing (default: skip a target finished with the "
+                        "same models; reuse each model whose outputs an earlier run of the target left with the same "
+                        "config, weights and features)")
 
 
 def settings_from_args(args) -> PredictSettings:
@@ -72,14 +78,15 @@ def settings_from_args(args) -> PredictSettings:
         preset=args.config, af_config=args.af_config, overrides=tuple(args.overrides), num_recycle=args.num_recycle,
         seed=args.seed, use_ema=args.ema, bucket=not args.no_bucket, device=options.resolve_device(args.device),
         compile_cache=args.compile_cache)
-    features = FeatureSettings(alignments_dir=args.alignments_dir, single_sequence=args.single_sequence,
+    features = FeatureSettings(alignments_dir=args.alignments_dir, single_sequence=args.single_sequence, msa=args.msa,
                                search=options.search_settings(args), template_hits=options.template_hit_settings(args))
     outputs = OutputSettings(
         models_to_relax=args.models_to_relax, rank_by=args.rank_by, plots=args.plots, max_length=args.max_length,
         allow_unknown=args.allow_unknown, save_representations=args.save_representations,
         save_processed_features=args.save_processed_features, overwrite=args.overwrite)
     return PredictSettings(output_dir=args.output_dir, fasta=tuple(args.fasta), features=args.features,
-                           name=args.name, models=models, inputs=features, outputs=outputs)
+                           name=args.name, models=models, inputs=features, outputs=outputs,
+                           command=tuple(getattr(args, "command_line", None) or ()))
 
 
 def run(args) -> int:

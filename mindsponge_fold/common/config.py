@@ -25,30 +25,19 @@ from mindsponge_fold.common.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"      # mindsponge_fold/config: package data
 
-# Keys of AlphaFold's config that this implementation does not need (TPU/GPU kernel switches, multimer, the TF feature
-# shape table which lives in mindsponge_fold.data.feature_shapes). They are accepted and dropped by
-# from_alphafold_config; any other unknown AlphaFold key is an error.
-ALPHAFOLD_IGNORED_KEYS = (
-    "data.eval.feat",
-    "model.global_config.bfloat16",
-    "model.global_config.bfloat16_output",
-    "model.global_config.half_dtype",
-    "model.global_config.compute_capability",
-    "model.global_config.kernel_backend",
-    "model.global_config.use_pallas",
-    "model.global_config.fp8",
-    "model.global_config.length_buckets",
-)
-
-
 class SameAs(str):
     """Rule of a derived key in an AlphaFold config: accepted when it equals the named key."""
 
 
+def _false(v) -> bool:
+    return v is False
+
+
 # Keys of AlphaFold's config that this implementation reads nowhere, or derives from another key: not in base.yaml,
 # and a preset or --set that names one is an error saying why. In an AlphaFold config (from_alphafold_config) the key
-# is dropped when its value is one this implementation behaves as (the rule: any value, a predicate, or SameAs the key
-# that holds the setting here), and is the same error otherwise.
+# (or a key under it) is dropped when its value is one this implementation behaves as (the rule: None = any value,
+# because it selects kernels or layouts of the same computation; a predicate; or SameAs the key that holds the setting
+# here), and is the same error, naming the key, otherwise. Every other AlphaFold key is in base.yaml and works.
 UNSUPPORTED_KEYS = {
     "data.common.num_recycle": (SameAs("model.num_recycle"),
                                 "derived from model.num_recycle (the recycling count has one home: set that)"),
@@ -64,12 +53,23 @@ UNSUPPORTED_KEYS = {
     "model.embeddings_and_evoformer.template.subbatch_size": (
         None, "inference chunking is one setting here: chunking.chunk_size"),
     "model.global_config.subbatch_size": (None, "inference chunking is one setting here: chunking.chunk_size"),
-    "model.global_config.multimer_mode": (lambda v: v is False, "multimer models are not implemented"),
-    "model.global_config.eval_dropout": (lambda v: v is False, "dropout at inference is not implemented"),
+    "model.global_config.multimer_mode": (_false, "multimer models are not implemented"),
+    "model.global_config.eval_dropout": (_false, "dropout at inference is not implemented"),
     "model.heads.structure_module.fape.clamp_type": (lambda v: v == "relu",
                                                      "FAPE clamping is AlphaFold's 'relu' clamp only"),
-    "model.stop_at_score": (lambda v: v >= 100, "early stop of recycling is not implemented"),
-    "model.recycle_early_stop_tolerance": (lambda v: v <= 0, "early stop of recycling is not implemented"),
+    "model.stop_at_score": (lambda v: v >= 100, "stopping at a confidence score is not implemented"),
+    "data.eval.feat": (None, "AlphaFold's feature shape table; here it is mindsponge_fold.data.feature_shapes"),
+    "model.global_config.bfloat16": (_false, "the compute precision is precision.compute_dtype (set that)"),
+    "model.global_config.bfloat16_output": (_false, "outputs are float32; the compute precision is "
+                                                    "precision.compute_dtype"),
+    "model.global_config.fp8": (_false, "fp8 matmuls are not implemented; the compute precision is "
+                                        "precision.compute_dtype"),
+    "model.global_config.half_dtype": (None, "the half type of bfloat16 mode; the compute precision is "
+                                             "precision.compute_dtype"),
+    "model.global_config.compute_capability": (None, "a GPU kernel switch of AlphaFold's JAX code"),
+    "model.global_config.kernel_backend": (None, "a GPU kernel switch of AlphaFold's JAX code"),
+    "model.global_config.use_pallas": (None, "a GPU kernel switch of AlphaFold's JAX code"),
+    "model.global_config.length_buckets": (None, "padding to length buckets is buckets.num_res here"),
 }
 
 
@@ -313,6 +313,14 @@ def check_config(cfg: ConfigDict) -> None:
         value = cfg.get_path(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             raise ConfigError(f"{key} must be a number in [0, 1], got {value!r}")
+    ensemble = cfg.data.eval.num_ensemble
+    if ensemble != 1:
+        raise ConfigError(f"data.eval.num_ensemble must be 1: ensembling (num_ensemble={ensemble}) is not "
+                          f"implemented (AlphaFold 2.3's monomer models use 1; CASP14 used 8)")
+    tolerance = cfg.model.recycle_early_stop_tolerance
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
+        raise ConfigError(f"model.recycle_early_stop_tolerance must be a number >= 0 (Angstrom; 0 = off), "
+                          f"got {tolerance!r}")
     if cfg.train.loss_scale.type not in ("dynamic", "fixed", "none"):
         raise ConfigError(f"train.loss_scale.type must be dynamic, fixed or none, got {cfg.train.loss_scale.type!r}")
     buckets = cfg.buckets.num_res
@@ -348,10 +356,9 @@ def from_alphafold_config(af_config: dict, base_preset=None) -> ConfigDict:
     flat = ConfigDict({k: af_config[k] for k in ("data", "model") if k in af_config}).flatten()
     kept = {}
     for key, value in flat.items():
-        if any(key == ign or key.startswith(ign + ".") for ign in ALPHAFOLD_IGNORED_KEYS):
-            continue
-        if key in UNSUPPORTED_KEYS:
-            _check_unsupported(key, value, flat)
+        home = next((k for k in UNSUPPORTED_KEYS if key == k or key.startswith(k + ".")), None)
+        if home is not None:
+            _check_unsupported(home, value, flat)
             continue
         kept[key] = value
     return apply_overrides(cfg, kept, schema, source="alphafold config")

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from mindsponge_fold.common import confidence
+from mindsponge_fold.common import residue_constants as rc
 from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.data import feature_shapes as fs
 from mindsponge_fold.data.derived_features import add_derived_features
@@ -138,7 +139,12 @@ class ModelRunner:
 
     def run(self, features: dict, num_recycle: int | None = None, teacher_forcing: dict | None = None,
             source=None, on_iteration=None) -> tuple[dict, dict]:
-        """Run recycling on one example. Returns (outputs, timings)."""
+        """Run recycling on one example. Returns (outputs, timings).
+
+        With ``model.recycle_early_stop_tolerance`` > 0 (and no teacher forcing) recycling stops early, as in
+        AlphaFold 2.3: after each recycling iteration, :func:`recycle_change` of the positions it was given and the
+        ones it produced; at most the tolerance -> the next iteration is the last. ``num_recycles`` in the outputs is
+        the number of recycling iterations run (before the last one); ``timings["recycle_changes"]`` the changes."""
         iters = check_model_inputs(features, self.cfg, source)
         num_recycle = int(self.cfg.model.num_recycle if num_recycle is None else num_recycle)
         if num_recycle < 0:
@@ -146,12 +152,14 @@ class ModelRunner:
         if 1 < len(iters) < num_recycle + 1:      # one batch: the same for every iteration (no MSA resampling)
             raise InputError(f"the features hold {len(iters)} recycling iterations, {num_recycle + 1} needed for "
                              f"num_recycle={num_recycle}", source)
+        tolerance = 0.0 if teacher_forcing is not None else float(self.cfg.model.recycle_early_stop_tolerance)
         n_res = int(np.shape(iters[0]["aatype"])[0])
         n_seq = int(np.shape(iters[0]["msa_feat"])[0]) if "msa_feat" in iters[0] else None
         n_pad = self.padded_length(n_res)
         prev = self.zero_prev(n_pad)
         outputs: dict = {}
         timings = {"iterations_s": []}
+        last = num_recycle                          # the final iteration (earlier when recycling stops early)
         for r in range(num_recycle + 1):
             batch = iters[min(r, len(iters) - 1)]
             if teacher_forcing is not None and r > 0:
@@ -168,18 +176,45 @@ class ModelRunner:
                 self.compiled_shapes.add(key)
                 timings["first_call_s"] = timings.get("first_call_s", 0.0) + dt
             timings["iterations_s"].append(dt)
-            prev = (raw["structure_module/final_atom_positions"], raw["representations/msa_first_row"],
-                    raw["representations/pair"])
             cropped = {k: crop_output(k, v, n_res, n_seq) for k, v in raw.items()}
-            if r < num_recycle:
+            if r < last:
                 for short, name in RECYCLED.items():
                     outputs[f"recycle_{r}/{short}"] = cropped[name]
+                if tolerance > 0:
+                    change = recycle_change(prev[0][:n_res], cropped["structure_module/final_atom_positions"],
+                                            batch.get("seq_mask"))
+                    timings.setdefault("recycle_changes", []).append(change)
+                    if change <= tolerance:
+                        last = r + 1
             else:
                 outputs.update(cropped)
             if on_iteration is not None:
-                on_iteration(r, num_recycle)
+                on_iteration(r, last)
+            if r == last:
+                break
+            prev = (raw["structure_module/final_atom_positions"], raw["representations/msa_first_row"],
+                    raw["representations/pair"])
+        outputs["num_recycles"] = np.asarray(last, np.int32)
         outputs.update(confidence_outputs(outputs))
         return outputs, timings
+
+
+def recycle_change(prev_pos, pos, seq_mask=None) -> float:
+    """AlphaFold 2.3's early-stop measure between two recycling iterations: the root mean square, over residue pairs
+    with both residues in ``seq_mask``, of the change of the CA-CA distance matrix between ``prev_pos`` (the
+    positions an iteration was given; zeros for the first) and ``pos`` (the ones it produced), both [N, 37, 3]
+    atom37 positions (sqrt(mean + 1e-8), as AlphaFold)."""
+    ca = rc.atom_order["CA"]
+
+    def distances(x):
+        x = np.asarray(x, np.float64)[:, ca]
+        return np.sqrt(np.sum(np.square(x[:, None] - x[None, :]), axis=-1))
+
+    n = np.shape(pos)[0]
+    mask = np.ones(n) if seq_mask is None else np.asarray(seq_mask, np.float64)[:n]
+    pair_mask = mask[:, None] * mask[None, :]
+    sq = np.square(distances(prev_pos) - distances(pos))
+    return float(np.sqrt(np.sum(sq * pair_mask) / (np.sum(pair_mask) + 1e-10) + 1e-8))
 
 
 def confidence_outputs(outputs: dict) -> dict:

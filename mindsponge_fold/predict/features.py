@@ -1,10 +1,11 @@
 """Feature stage of ``predict``: raw features per target (AlphaFold's data pipeline, supplement 1.2), processed per
 model (supplement 1.2.7-1.2.9, ``data.transforms.process_features``).
 
-Raw features come from, in this order: a features file given to ``predict``; single-sequence mode (the query is
-the whole MSA, no templates); or ``data.pipeline.DataPipeline`` reading precomputed alignments and running the
-configured search tools (jackhmmer, hhblits, hhsearch / hmmsearch, kalign) for the missing ones. Search outputs
-are written into the target's ``msas/`` output directory, as AlphaFold does.
+Raw features come from, in this order: a features file given to ``predict``; a ColabFold-style a3m given with
+``--msa`` (the whole MSA, no templates); single-sequence mode (the query is the whole MSA, no templates); or
+``data.pipeline.DataPipeline`` reading precomputed alignments and running the configured search tools (jackhmmer,
+hhblits, hhsearch / hmmsearch, kalign) for the missing ones. Search outputs (and a given a3m) are written into the
+target's ``msas/`` output directory, as AlphaFold does.
 """
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from mindsponge_fold.common.fileio import write_text
 from mindsponge_fold.data import parsers, pipeline, templates
 from mindsponge_fold.data.rng import NumpyRNG
 from mindsponge_fold.data.search import build_pipeline
+from mindsponge_fold.data.pipeline import check_msa_query
 from mindsponge_fold.data.transforms import process_features
-from mindsponge_fold.predict.inputs import ALIGNMENT_NAMES, alignment_dir_for
+from mindsponge_fold.predict.inputs import ALIGNMENT_NAMES, alignment_dir_for, msa_file_for, read_colabfold_a3m
 from mindsponge_fold.predict.settings import FeatureSettings
 
 
@@ -35,6 +37,7 @@ class FeatureBuilder:
     def __init__(self, settings: FeatureSettings):
         self.alignments_dir = settings.alignments_dir
         self.single_sequence = bool(settings.single_sequence)
+        self.msa = settings.msa
         self.can_search = settings.search.can_search
         # the data pipeline of make-features, from the same settings (no direct templates here)
         self.pipeline = build_pipeline(settings.search, settings.template_hits)
@@ -45,6 +48,10 @@ class FeatureBuilder:
         (``DataPipeline.check_inputs``) without building features: run for every target before any model loads."""
         if target.features is not None:
             return
+        if self.msa:
+            msa = read_colabfold_a3m(msa_file_for(target, self.msa))
+            check_msa_query(msa, target.sequence, f"{target.source} (target '{target.name}')")
+            return
         precomputed = alignment_dir_for(target, self.alignments_dir, self.num_targets == 1)
         if precomputed is not None:
             self.pipeline.check_inputs(target.sequence, precomputed, f"{target.source} (target '{target.name}')")
@@ -54,6 +61,8 @@ class FeatureBuilder:
         their alignments to ``work_dir/msas/``, with the precomputed ones copied beside them."""
         if target.features is not None:
             return target.features
+        if self.msa:
+            return self._given_msa_features(target, Path(work_dir))
         precomputed = alignment_dir_for(target, self.alignments_dir, self.num_targets == 1)
         if precomputed is None and self.single_sequence:
             return single_sequence_features(target.sequence, target.description)
@@ -72,6 +81,17 @@ class FeatureBuilder:
             return self.pipeline.process(fasta, msa_dir, query_warnings=False)     # warned when the targets were read
         finally:
             fasta.unlink(missing_ok=True)
+
+
+    def _given_msa_features(self, target, work_dir: Path) -> dict:
+        """Raw features with the ``--msa`` a3m as the MSA (copied to ``msas/``) and no templates."""
+        path = msa_file_for(target, self.msa)
+        msa = read_colabfold_a3m(path)
+        check_msa_query(msa, target.sequence, f"{target.source} (target '{target.name}')")
+        (work_dir / "msas").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, work_dir / "msas" / path.name)
+        return {**pipeline.make_sequence_features(target.sequence, target.description, len(target.sequence)),
+                **pipeline.make_msa_features([msa]), **templates.stack_template_features([], len(target.sequence))}
 
 
 def processed_features(target, raw: dict, cfg, seed: int) -> dict:

@@ -129,3 +129,37 @@ def check_alignments_available(targets, alignments_dir, can_search: bool, single
                      if alignments_dir else f"no alignments for target '{t.name}'")
             raise InputError(where + "; give --alignments-dir, search databases (--uniref90-database ...), or "
                                      "--single-sequence", t.source)
+
+
+def msa_file_for(target: Target, msa) -> Path:
+    """The ``--msa`` a3m of ``target``: the file itself (one target), or ``<msa>/<target>.a3m`` in a directory."""
+    path = Path(msa)
+    return path / f"{target.name}.a3m" if path.is_dir() else path
+
+
+def read_colabfold_a3m(path) -> parsers.Msa:
+    """A ColabFold-style a3m: the query first (under any name, e.g. '>101'), possibly a '#' header line and NUL
+    separators between the sections of its databases (removed), each section starting with the query again."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such a3m file (--msa)", path)
+    return parsers.parse_a3m(parsers.read_text(path).replace("\x00", ""), path)
+
+
+def check_msa_option(settings, num_targets: int) -> None:
+    """``--msa`` (``settings``: the run's PredictSettings) replaces every search: it goes with FASTA targets and no
+    other source of alignments; one file serves one target."""
+    msa = settings.inputs.msa
+    if not msa:
+        return
+    clash = [flag for flag, given in (("--features", settings.features),
+                                      ("--alignments-dir", settings.inputs.alignments_dir),
+                                      ("--single-sequence", settings.inputs.single_sequence),
+                                      ("search databases", settings.inputs.search.can_search)) if given]
+    if clash:
+        raise InputError(f"--msa is the whole MSA of each target: it cannot be combined with {clash[0]}")
+    if not Path(msa).exists():
+        raise InputError("no such a3m file or directory (--msa)", msa)
+    if num_targets > 1 and not Path(msa).is_dir():
+        raise InputError("--msa names one a3m file but there are several targets: give a directory of "
+                         "<target>.a3m files (named by the first word of each FASTA header)", msa)

@@ -1,6 +1,9 @@
 """Output stage of ``predict``: the per-target directory, in AlphaFold's layout (run_alphafold.py).
 
     <output-dir>/<target>/
+        config.yaml                   the resolved config of each model, under the model's name
+        run.json                      the command line, working directory, version, and per model its weights,
+                                      feature-processing seed and fingerprint (what a rerun compares to reuse it)
         features.npz                  raw features (AlphaFold: features.pkl)
         msas/                         alignments computed by the search tools (and the precomputed ones beside them)
         result_<model>.npz            the model's outputs (+ confidence/*; representations with --save-representations)
@@ -9,19 +12,24 @@
         ranked_<i>.pdb/.cif           models by ranking confidence, relaxed when available
         pae_<model>.json              PAE in the AlphaFold DB layout (models with the pTM head)
         confidence_<model>.json       pLDDT in the AlphaFold DB layout
-        ranking_debug.json            {"plddts" | "ptm": {model: score}, "order": [best, ...]}
+        ranking_debug.json            {"plddts" | "ptm": {model: score}, "order": [best, ...],
+                                      "num_recycles": {model: recycling iterations run}}
         relax_metrics.json            remaining violations etc. per relaxed model
         timings.json                  seconds: features, process_features_<m>, compile_<m>, predict_<m>, relax_<m>
         plots/                        with --plots: pLDDT, PAE and contact-map PNGs
 
 Everything is written into a hidden sibling directory that is renamed to ``<target>`` when complete, so a target
-directory exists only when finished: a rerun skips it, and a crash leaves no half-written target.
+directory exists only when finished: a rerun skips it (unless it asks for other models), and a crash leaves no
+half-written target. A stopped run's hidden directory is kept when it holds a finished model, which a rerun reuses
+(:mod:`.resume`).
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -35,15 +43,24 @@ DONE_MARKER = "ranking_debug.json"      # written last; a finished target direct
 RANK_LABELS = {"plddt": "plddts", "ptm": "ptm"}
 
 
-def is_finished(output_dir, name: str) -> bool:
-    """True when ``output_dir/name`` is a finished target; error when it exists but is not one of ours."""
+def finished_models(output_dir, name: str) -> list | None:
+    """The models of the finished target ``output_dir/name`` (its ranking order), None when there is none; error
+    when the directory exists but is not a finished prediction."""
     final = Path(output_dir) / name
     if not final.exists():
-        return False
+        return None
     if (final / DONE_MARKER).is_file():
-        return True
+        try:
+            return list(json.loads((final / DONE_MARKER).read_text())["order"])
+        except (ValueError, KeyError, TypeError):
+            raise InputError(f"unreadable {DONE_MARKER}; remove the directory or pass --overwrite", final) from None
     raise InputError(f"exists but is not a finished prediction (no {DONE_MARKER}); remove it or pass --overwrite",
                      final)
+
+
+def is_finished(output_dir, name: str) -> bool:
+    """True when ``output_dir/name`` is a finished target; error when it exists but is not one of ours."""
+    return finished_models(output_dir, name) is not None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -56,24 +73,44 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _partial_prefix(name: str) -> str:
+    return f".{name}.partial-"
+
+
+def _stale_partials(root: Path, name: str) -> list:
+    """Temporary directories of this target that no running prediction uses (their process is gone, or it is this
+    process, which works on one target at a time), newest first."""
+    prefix = _partial_prefix(name)
+    stale = []
+    for path in root.glob(prefix + "*"):
+        pid = path.name[len(prefix):].split("-")[0]
+        if path.is_dir() and pid.isdigit() and (int(pid) == os.getpid() or not _pid_alive(int(pid))):
+            stale.append(path)
+    return sorted(stale, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def earlier_outputs(output_dir, name: str) -> list:
+    """Directories that may hold model outputs of an earlier run of this target, to reuse: the temporary directories
+    of stopped runs (newest first), then the finished target directory."""
+    root = Path(output_dir)
+    final = root / name
+    return _stale_partials(root, name) + ([final] if final.is_dir() else [])
+
+
 @contextlib.contextmanager
 def target_directory(output_dir, name: str):
     """Yield an empty temporary directory beside ``output_dir/name``; rename it to ``name`` on success (replacing
-    an existing one), delete it on error. Leftovers of dead runs for this target are removed first."""
+    an existing one) and remove the temporary directories of stopped runs of this target. On error it is deleted,
+    unless it holds a finished model (a result_<model>.npz): then it stays, hidden, for a rerun to reuse."""
     root = Path(output_dir)
     root.mkdir(parents=True, exist_ok=True)
-    prefix = f".{name}.partial-"
-    for stale in root.glob(prefix + "*"):
-        pid = stale.name[len(prefix):]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    tmp = root / f"{prefix}{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = root / f"{_partial_prefix(name)}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         yield tmp
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not any(tmp.glob("result_*.npz")):
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     final = root / name
     old = root / f".{name}.replaced-{os.getpid()}"
@@ -81,6 +118,8 @@ def target_directory(output_dir, name: str):
         os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
+    for stale in _stale_partials(root, name):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def prediction_protein(features: dict, outputs: dict) -> protein_lib.Protein:
@@ -105,15 +144,16 @@ def write_structure(directory: Path, stem: str, prot: protein_lib.Protein) -> No
 
 
 def write_model_outputs(directory: Path, name: str, prot, outputs: dict, keep_representations: bool) -> None:
-    """unrelaxed_<name>.pdb/.cif, result_<name>.npz, confidence_<name>.json and (pTM models) pae_<name>.json."""
+    """unrelaxed_<name>.pdb/.cif, confidence_<name>.json, (pTM models) pae_<name>.json and, last (a model with it
+    is complete: :mod:`.resume`), result_<name>.npz."""
     write_structure(directory, f"unrelaxed_{name}", prot)
-    kept = {k: v for k, v in outputs.items()
-            if keep_representations or not k.startswith(("representations/", "recycle_"))}
-    save_npz(directory / f"result_{name}.npz", kept)
     write_text(directory / f"confidence_{name}.json", confidence.plddt_json(outputs["confidence/plddt"]))
     if "confidence/predicted_aligned_error" in outputs:
         confidence.write_pae_json(directory / f"pae_{name}.json", outputs["confidence/predicted_aligned_error"],
                                   outputs["confidence/max_predicted_aligned_error"])
+    kept = {k: v for k, v in outputs.items()
+            if keep_representations or not k.startswith(("representations/", "recycle_"))}
+    save_npz(directory / f"result_{name}.npz", kept)
 
 
 def relax_model(directory: Path, name: str, prot, cfg) -> tuple[protein_lib.Protein, dict]:
@@ -143,11 +183,15 @@ def rank(scores: dict) -> list:
 
 
 def write_summary(directory: Path, scores: dict, order: list, rank_by: str, relax_debug: dict,
-                  timings: dict) -> None:
-    """relax_metrics.json, timings.json and, last (the done marker), ranking_debug.json."""
+                  timings: dict, num_recycles: dict | None = None) -> None:
+    """relax_metrics.json, timings.json and, last (the done marker), ranking_debug.json (with the recycling
+    iterations each model ran, ``num_recycles``, when given)."""
     if relax_debug:
         metrics = {n: ({"remaining_violations_count": d["violations_after"]} if "violations_after" in d else {}) | d
                    for n, d in relax_debug.items()}     # AlphaFold's key, then our debug (or the error)
         write_json(directory / "relax_metrics.json", metrics, indent=1)
     write_json(directory / "timings.json", timings, indent=1)
-    write_json(directory / DONE_MARKER, {RANK_LABELS[rank_by]: scores, "order": order}, indent=4)
+    ranking = {RANK_LABELS[rank_by]: scores, "order": order}
+    if num_recycles:
+        ranking["num_recycles"] = num_recycles
+    write_json(directory / DONE_MARKER, ranking, indent=4)

@@ -4,7 +4,8 @@ Per target (one per FASTA record): features (precomputed alignments, searches fo
 single-sequence) -> every model (``ModelRunner.run``) -> ranking, Amber relax, outputs (see
 :mod:`mindsponge_fold.predict.outputs` for the directory layout). Everything is checked before any work starts
 (sequences, weights files, search binaries and databases, alignments); errors are one line and leave nothing
-half-written; finished targets are skipped on a rerun. :func:`predict` takes a
+half-written; finished targets are skipped on a rerun, and models an earlier (stopped, or finished with other
+models) run of a target left are reused (:mod:`~mindsponge_fold.predict.resume`). :func:`predict` takes a
 :class:`~mindsponge_fold.predict.settings.PredictSettings` (the command, :mod:`mindsponge_fold.commands.predict`,
 builds it from the options).
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.common.fileio import check_output_dir, save_npz
 from mindsponge_fold.predict import features as features_stage
-from mindsponge_fold.predict import inputs, models, outputs
+from mindsponge_fold.predict import inputs, models, outputs, resume
 from mindsponge_fold.predict.settings import PredictSettings
 
 
@@ -75,8 +76,10 @@ def load_targets(settings: PredictSettings, specs) -> list:
     return inputs.read_fasta_targets(settings.fasta, limit, allow_unknown)
 
 
-def predict_target(target, specs, builder, work: Path, settings: PredictSettings, rank_by: str) -> dict:
-    """Everything of one target into ``work`` (its temporary directory). Returns the summary."""
+def predict_target(target, specs, builder, work: Path, settings: PredictSettings, rank_by: str,
+                   earlier=()) -> dict:
+    """Everything of one target into ``work`` (its temporary directory), reusing the outputs of models that one of
+    the ``earlier`` directories holds for the same inputs (:mod:`.resume`). Returns the summary."""
     out = settings.outputs
     timings = {}
     t0 = time.perf_counter()
@@ -87,13 +90,28 @@ def predict_target(target, specs, builder, work: Path, settings: PredictSettings
         n_templates = raw["template_aatype"].shape[0] if "template_aatype" in raw else 0
         say(f"{target.name}: features in {timings['features']:.1f} s ({raw['msa'].shape[0]} MSA rows, "
             f"{n_templates} templates)")
-    results, proteins, scores = {}, {}, {}
-    for index, spec in enumerate(specs):
+    seeds = {spec.name: index + settings.models.seed * len(specs) for index, spec in enumerate(specs)}
+    digest = resume.features_digest(raw)
+    fingerprints = {s.name: resume.model_fingerprint(s, settings, digest, seeds[s.name]) for s in specs}
+    resume.write_run_record(work, settings, specs, seeds, fingerprints)
+    results, proteins, scores, recycles = {}, {}, {}, {}
+    for spec in specs:
         t0 = time.perf_counter()
-        processed = features_stage.processed_features(target, raw, spec.cfg, index + settings.models.seed * len(specs))
+        processed = features_stage.processed_features(target, raw, spec.cfg, seeds[spec.name])
         timings[f"process_features_{spec.name}"] = time.perf_counter() - t0
         if out.save_processed_features:
             save_npz(work / f"processed_features_{spec.name}.npz", processed)
+        reused = resume.reuse_model(earlier, spec.name, fingerprints[spec.name], work)
+        if reused is not None:
+            result, source = reused
+            proteins[spec.name] = outputs.prediction_protein(processed, result)
+            results[spec.name] = result
+            scores[spec.name] = outputs.ranking_confidence(result, rank_by)
+            if "num_recycles" in result:
+                recycles[spec.name] = int(result["num_recycles"])
+            say(f"{target.name} {spec.name}: reused the outputs of an earlier run in {source} (same config, weights "
+                f"and features)")
+            continue
 
         def progress(r, n, name=spec.name):
             say(f"{target.name} {name}: iteration {r + 1}/{n + 1} done")
@@ -105,6 +123,13 @@ def predict_target(target, specs, builder, work: Path, settings: PredictSettings
         outputs.write_model_outputs(work, spec.name, proteins[spec.name], result, out.save_representations)
         results[spec.name] = result
         scores[spec.name] = outputs.ranking_confidence(result, rank_by)
+        if "num_recycles" in result:
+            recycles[spec.name] = int(result["num_recycles"])
+            planned = int(spec.cfg.model.num_recycle)
+            if recycles[spec.name] < planned:
+                say(f"{target.name} {spec.name}: recycling stopped early after {recycles[spec.name]} of {planned} "
+                    f"recycles (CA distance change <= model.recycle_early_stop_tolerance "
+                    f"{spec.cfg.model.recycle_early_stop_tolerance:g})")
         say(f"{target.name} {spec.name}: mean pLDDT {result['confidence/plddt'].mean():.2f}"
             + (f", pTM {float(result['confidence/ptm']):.3f}" if "confidence/ptm" in result else "")
             + f" ({t['predict_and_compile']:.1f} s, compile {t['compile']:.1f} s)")
@@ -131,7 +156,7 @@ def predict_target(target, specs, builder, work: Path, settings: PredictSettings
     if out.plots:
         from mindsponge_fold.predict.plots import write_plots
         write_plots(work / "plots", target.name, results)
-    outputs.write_summary(work, scores, order, rank_by, relax_debug, timings)
+    outputs.write_summary(work, scores, order, rank_by, relax_debug, timings, recycles)
     return {"order": order, "scores": scores}
 
 
@@ -142,15 +167,25 @@ def predict(settings: PredictSettings) -> int:
     specs = models.resolve_models(settings.models)
     rank_by = check_settings(settings, specs)
     targets = load_targets(settings, specs)
-    todo = [t for t in targets if settings.outputs.overwrite or not outputs.is_finished(out_dir, t.name)]
+    names = [s.name for s in specs]
+    todo = []
     for t in targets:
-        if t not in todo:
+        done = None if settings.outputs.overwrite else outputs.finished_models(out_dir, t.name)
+        if done is None:
+            todo.append(t)
+        elif sorted(done) == sorted(names):
             say(f"{t.name}: already finished in {out_dir / t.name}, skipped (--overwrite to redo)")
+        else:
+            todo.append(t)
+            say(f"{t.name}: finished in {out_dir / t.name} with models {', '.join(done)}; predicting it again for "
+                f"{', '.join(names)} (models with the same config, weights and features are reused)")
     if not todo:
         return 0
+    inputs.check_msa_option(settings, len(targets))
     builder = features_stage.FeatureBuilder(settings.inputs)   # checks search binaries and databases
     builder.num_targets = len(targets)
-    inputs.check_alignments_available(todo, builder.alignments_dir, builder.can_search, builder.single_sequence)
+    if not builder.msa:
+        inputs.check_alignments_available(todo, builder.alignments_dir, builder.can_search, builder.single_sequence)
     for target in todo:             # every target's alignments parsed now: a bad file of target 2 stops no run midway
         builder.check_target(target)
     shared_runners: dict = {}
@@ -159,8 +194,17 @@ def predict(settings: PredictSettings) -> int:
         spec.runner = models.load_runner(spec, settings.models, shared_runners)
     for i, target in enumerate(todo, start=1):
         say(f"[{i}/{len(todo)}] {target.name}: {len(target.sequence)} residues")
-        with outputs.target_directory(out_dir, target.name) as work:
-            summary = predict_target(target, specs, builder, work, settings, rank_by)
+        earlier = [] if settings.outputs.overwrite else outputs.earlier_outputs(out_dir, target.name)
+        work = None
+        try:
+            with outputs.target_directory(out_dir, target.name) as work:
+                summary = predict_target(target, specs, builder, work, settings, rank_by, earlier)
+        except BaseException:
+            kept = [m for m in names if (work / f"result_{m}.npz").is_file()] if work and work.is_dir() else []
+            if kept:
+                say(f"{target.name}: stopped; the finished model(s) {', '.join(kept)} are kept in {work} and reused "
+                    f"by a rerun")
+            raise
         best = summary["order"][0]
         say(f"{target.name}: done, best {best} ({rank_by} {summary['scores'][best]:.3f}) -> "
             f"{out_dir / target.name}/ranked_0.pdb")

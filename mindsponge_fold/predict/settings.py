@@ -33,6 +33,7 @@ class FeatureSettings:
     """Where raw features come from (see :mod:`mindsponge_fold.predict.features`)."""
     alignments_dir: str | None = None
     single_sequence: bool = False
+    msa: str | None = None                # a ColabFold-style a3m (one target) or a directory of <target>.a3m
     search: SearchSettings = SearchSettings()
     template_hits: TemplateHitSettings = TemplateHitSettings()
 
@@ -60,3 +61,4 @@ class PredictSettings:
     models: ModelSettings = ModelSettings()
     inputs: FeatureSettings = FeatureSettings()
     outputs: OutputSettings = OutputSettings()
+    command: tuple = ()                   # the command line, recorded in each target's run.json
