@@ -346,7 +346,9 @@ class GlobalAttention(Module):
 
     def construct(self, q_data, m_data, q_mask, idx=None):
         b, n, c = m_data.shape
-        dt = self.dtype
+        # float32 whatever the compute dtype: under float16 the full-size extra-MSA stack's backward through this
+        # module gave non-finite query/key gradients at any loss scale (every fp16 step skipped, bench_train_fp16)
+        dt = ms.float32
         mask = q_mask.astype(dt)
         rows = m_data.reshape(b * n, c).astype(dt)
         v = kernels.matmul(rows, self.take(self.value_w, idx).astype(dt)).reshape(b, n, self.d)
@@ -367,8 +369,9 @@ class GlobalAttention(Module):
             gate = ops.sigmoid(ops.bias_add(gate, self.take(self.gating_b, idx).reshape(self.h * self.d).astype(dt)))
             hd = self.h * self.d
             out = expand(avg.reshape(b, 1, hd), (b, n, hd)) * gate.reshape(b, n, hd)
-            return ops.bias_add(kernels.matmul(out.reshape(b * n, hd), ow), ob).reshape(b, n, self.output_dim)
-        out = kernels.matmul(avg.reshape(b, self.h * self.d), ow) + ob
+            out = ops.bias_add(kernels.matmul(out.reshape(b * n, hd), ow), ob)
+            return out.reshape(b, n, self.output_dim).astype(self.dtype)
+        out = (kernels.matmul(avg.reshape(b, self.h * self.d), ow) + ob).astype(self.dtype)
         return ops.broadcast_to(out[:, None, :], (b, n, self.output_dim))
 
 
