@@ -37,3 +37,13 @@ def reference_path(name: str) -> Path:
     if not p.exists():
         _missing(f"reference fixture file not available: {p} does not exist (set MSF_SHARED or MSF_REFERENCE)")
     return p
+
+
+def renumber_pdb_text(text: str, offset: int) -> str:
+    """PDB text with the residue numbers (columns 23-26) of its ATOM/HETATM records shifted by ``offset``."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith(("ATOM  ", "HETATM")):
+            line = f"{line[:22]}{int(line[22:26]) + offset:4d}{line[26:]}"
+        out.append(line)
+    return "\n".join(out) + "\n"

@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 from bad_inputs import QUERY, Bench, run_cli, snapshot
-from helpers import reference_path, shared_path
+from helpers import reference_path, renumber_pdb_text, shared_path
 from mindsponge_fold.commands import SUBCOMMANDS
 
 
@@ -1138,18 +1138,9 @@ def _(w):
 
 # ----------------------------------------------------------------------------------------------------- evaluate
 
-def renumbered(text: str, offset: int) -> str:
-    lines = []
-    for line in text.splitlines():
-        if line.startswith(("ATOM", "HETATM")):
-            line = f"{line[:22]}{int(line[22:26]) + offset:4d}{line[26:]}"
-        lines.append(line)
-    return "\n".join(lines) + "\n"
-
-
 @case("evaluate-no-common-residues", "@preds/T1031.pdb", "no residue")
 def _(w):
-    w.text("preds/T1031.pdb", renumbered(native().read_text(), 5000))
+    w.text("preds/T1031.pdb", renumber_pdb_text(native().read_text(), 5000))
     return evaluate(w, w.path("preds"), native(), "--match", "number")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import REPO_ROOT, shared_path
+from helpers import REPO_ROOT, renumber_pdb_text, shared_path
 from mindsponge_fold.cli import main
 from mindsponge_fold.common import protein
 from mindsponge_fold.eval import inputs
@@ -28,16 +28,6 @@ def _natives_dir(tmp_path, names=("T1043", "T1031", "T1026")):
     for name in names:
         shutil.copy(shared_path("data", "casp14_dev", "natives", f"{name}.pdb"), d / f"{name}.pdb")
     return d
-
-
-def _renumber_pdb_text(text: str, offset: int) -> str:
-    """Shift residue numbers (columns 23-26) of ATOM/HETATM records."""
-    out = []
-    for line in text.splitlines():
-        if line.startswith(("ATOM  ", "HETATM")):
-            line = f"{line[:22]}{int(line[22:26]) + offset:4d}{line[26:]}"
-        out.append(line)
-    return "\n".join(out) + "\n"
 
 
 def _read_csv(path):
@@ -58,7 +48,7 @@ def test_evaluate_end_to_end(tmp_path, capsys):
     # T1031 as a per-target directory, the "prediction" being the native renumbered from 101 (matched by sequence)
     (preds / "T1031").mkdir()
     t1031 = shared_path("data", "casp14_dev", "natives", "T1031.pdb").read_text()
-    (preds / "T1031" / "ranked_0.pdb").write_text(_renumber_pdb_text(t1031, 100))
+    (preds / "T1031" / "ranked_0.pdb").write_text(renumber_pdb_text(t1031, 100))
     (preds / "T1031" / "notes.txt").write_text("not a structure")
     (preds / "unrelated_model.pdb").write_text(t1031)  # matches no target: ignored
     domains = tmp_path / "domains.tsv"

@@ -214,7 +214,7 @@ def test_target_directory_is_atomic(tmp_path):
     with outputs.target_directory(tmp_path, "t") as work:
         (work / "ranking_debug.json").write_text('{"order": ["m"]}')
         assert not (tmp_path / "t").exists()
-    assert os.listdir(tmp_path) == ["t"] and outputs.is_finished(tmp_path, "t")
+    assert os.listdir(tmp_path) == ["t"] and outputs.finished_models(tmp_path, "t") is not None
     assert outputs.finished_models(tmp_path, "t") == ["m"]
     stale = tmp_path / ".t.partial-999999999"       # left by a dead run
     stale.mkdir()

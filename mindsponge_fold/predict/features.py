@@ -18,7 +18,6 @@ from mindsponge_fold.common.fileio import write_text
 from mindsponge_fold.data import parsers, pipeline, templates
 from mindsponge_fold.data.rng import NumpyRNG
 from mindsponge_fold.data.search import build_pipeline
-from mindsponge_fold.data.pipeline import check_msa_query
 from mindsponge_fold.data.transforms import process_features
 from mindsponge_fold.predict.inputs import ALIGNMENT_NAMES, alignment_dir_for, msa_file_for, read_colabfold_a3m
 from mindsponge_fold.predict.settings import FeatureSettings
@@ -49,8 +48,7 @@ class FeatureBuilder:
         if target.features is not None:
             return
         if self.msa:
-            msa = read_colabfold_a3m(msa_file_for(target, self.msa))
-            check_msa_query(msa, target.sequence, f"{target.source} (target '{target.name}')")
+            self._given_msa(target)
             return
         precomputed = alignment_dir_for(target, self.alignments_dir, self.num_targets == 1)
         if precomputed is not None:
@@ -82,12 +80,16 @@ class FeatureBuilder:
         finally:
             fasta.unlink(missing_ok=True)
 
+    def _given_msa(self, target) -> tuple:
+        """(path, parsed MSA) of the target's ``--msa`` a3m, its first row checked against the target's sequence."""
+        path = msa_file_for(target, self.msa)
+        msa = read_colabfold_a3m(path)
+        pipeline.check_msa_query(msa, target.sequence, f"{target.source} (target '{target.name}')")
+        return path, msa
 
     def _given_msa_features(self, target, work_dir: Path) -> dict:
         """Raw features with the ``--msa`` a3m as the MSA (copied to ``msas/``) and no templates."""
-        path = msa_file_for(target, self.msa)
-        msa = read_colabfold_a3m(path)
-        check_msa_query(msa, target.sequence, f"{target.source} (target '{target.name}')")
+        path, msa = self._given_msa(target)
         (work_dir / "msas").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, work_dir / "msas" / path.name)
         return {**pipeline.make_sequence_features(target.sequence, target.description, len(target.sequence)),

@@ -58,11 +58,6 @@ def finished_models(output_dir, name: str) -> list | None:
                      final)
 
 
-def is_finished(output_dir, name: str) -> bool:
-    """True when ``output_dir/name`` is a finished target; error when it exists but is not one of ours."""
-    return finished_models(output_dir, name) is not None
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

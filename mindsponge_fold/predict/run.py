@@ -102,34 +102,30 @@ def predict_target(target, specs, builder, work: Path, settings: PredictSettings
         if out.save_processed_features:
             save_npz(work / f"processed_features_{spec.name}.npz", processed)
         reused = resume.reuse_model(earlier, spec.name, fingerprints[spec.name], work)
-        if reused is not None:
+        if reused is None:
+            def progress(r, n, name=spec.name):
+                say(f"{target.name} {name}: iteration {r + 1}/{n + 1} done")
+
+            result, t = models.run_model(spec, processed, target.source, progress)
+            for key in ("predict_and_compile", "compile", "predict"):
+                timings[f"{key}_{spec.name}"] = t[key]
+        else:
             result, source = reused
-            proteins[spec.name] = outputs.prediction_protein(processed, result)
-            results[spec.name] = result
-            scores[spec.name] = outputs.ranking_confidence(result, rank_by)
-            if "num_recycles" in result:
-                recycles[spec.name] = int(result["num_recycles"])
-            say(f"{target.name} {spec.name}: reused the outputs of an earlier run in {source} (same config, weights "
-                f"and features)")
-            continue
-
-        def progress(r, n, name=spec.name):
-            say(f"{target.name} {name}: iteration {r + 1}/{n + 1} done")
-
-        result, t = models.run_model(spec, processed, target.source, progress)
-        for key in ("predict_and_compile", "compile", "predict"):
-            timings[f"{key}_{spec.name}"] = t[key]
         proteins[spec.name] = outputs.prediction_protein(processed, result)
-        outputs.write_model_outputs(work, spec.name, proteins[spec.name], result, out.save_representations)
         results[spec.name] = result
         scores[spec.name] = outputs.ranking_confidence(result, rank_by)
         if "num_recycles" in result:
             recycles[spec.name] = int(result["num_recycles"])
-            planned = int(spec.cfg.model.num_recycle)
-            if recycles[spec.name] < planned:
-                say(f"{target.name} {spec.name}: recycling stopped early after {recycles[spec.name]} of {planned} "
-                    f"recycles (CA distance change <= model.recycle_early_stop_tolerance "
-                    f"{spec.cfg.model.recycle_early_stop_tolerance:g})")
+        if reused is not None:
+            say(f"{target.name} {spec.name}: reused the outputs of an earlier run in {source} (same config, weights "
+                f"and features)")
+            continue
+        outputs.write_model_outputs(work, spec.name, proteins[spec.name], result, out.save_representations)
+        planned = int(spec.cfg.model.num_recycle)
+        if spec.name in recycles and recycles[spec.name] < planned:
+            say(f"{target.name} {spec.name}: recycling stopped early after {recycles[spec.name]} of {planned} "
+                f"recycles (CA distance change <= model.recycle_early_stop_tolerance "
+                f"{spec.cfg.model.recycle_early_stop_tolerance:g})")
         say(f"{target.name} {spec.name}: mean pLDDT {result['confidence/plddt'].mean():.2f}"
             + (f", pTM {float(result['confidence/ptm']):.3f}" if "confidence/ptm" in result else "")
             + f" ({t['predict_and_compile']:.1f} s, compile {t['compile']:.1f} s)")

@@ -198,6 +198,7 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
     num_steps = int(options.num_steps if options.num_steps is not None else tc.num_steps)
     resolved = copy.deepcopy(cfg)                 # what config.yaml and checkpoints record: the run's own length
     resolved.train.num_steps = num_steps
+    config_text = dump_config(resolved)
     out = Path(options.out_dir)
     check_output_dir(out, "--out directory")
     log_path, png_path = out / "train_log.jsonl", out / "training_curve.png"
@@ -231,13 +232,13 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
                   f"initialisation (first: {fresh[0]})", file=sys.stderr)
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "config.yaml", dump_config(resolved))
+        write_text(out / "config.yaml", config_text)
         curves.truncate_log(log_path, start_step)
     validator = None
     if options.val_data and tc.eval_every > 0 and world.is_main:
         from mindsponge_fold.train.validate import Validator
         validator = Validator.from_mindrecord(cfg, options.val_data, seed=int(tc.seed))
-    meta = {"config": dump_config(resolved), "model": cfg.name, "version": __version__, "kind": "training"}
+    meta = {"config": config_text, "model": cfg.name, "version": __version__, "kind": "training"}
 
     def save(step, pos):
         if not world.is_main:
