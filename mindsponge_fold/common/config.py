@@ -295,6 +295,9 @@ FRACTIONS = ("data.common.masked_msa.profile_prob", "data.common.masked_msa.same
              "data.train.block_delete_msa.msa_fraction_per_block", "train.fape_clamp_prob", "train.ema_decay")
 
 
+JIT_LEVELS = ("auto", "O0", "O1", "O2")
+
+
 def check_config(cfg: ConfigDict) -> None:
     """Value checks a key-by-key type check cannot see (ranges, list contents, cross-field rules), done when the
     config is loaded so that a bad value is a one-line ConfigError naming the key before anything is built."""
@@ -323,6 +326,8 @@ def check_config(cfg: ConfigDict) -> None:
                           f"got {tolerance!r}")
     if cfg.train.loss_scale.type not in ("dynamic", "fixed", "none"):
         raise ConfigError(f"train.loss_scale.type must be dynamic, fixed or none, got {cfg.train.loss_scale.type!r}")
+    if cfg.runtime.jit_level not in JIT_LEVELS:
+        raise ConfigError(f"runtime.jit_level must be one of {', '.join(JIT_LEVELS)}, got {cfg.runtime.jit_level!r}")
     buckets = cfg.buckets.num_res
     if (not isinstance(buckets, list) or not buckets or not all(_int_at_least(b, 1) for b in buckets)
             or any(a >= b for a, b in zip(buckets, buckets[1:]))):

@@ -24,11 +24,18 @@ from mindsponge_fold.data.derived_features import add_derived_features
 from mindsponge_fold.model.outputs import RECYCLED, crop_output
 
 
-def set_graph_mode(device: str | None = None) -> None:
+def set_graph_mode(device: str | None = None, jit_level: str = "auto") -> None:
+    """Graph mode on ``device`` (None: MindSpore's current target) at compile level ``jit_level`` (the config's
+    ``runtime.jit_level``: ``auto`` = O1 on CPU, the framework's default elsewhere). Applies to graphs compiled
+    afterwards."""
     import mindspore as ms
-    if device:
-        ms.set_device(device)
+    if device and str(device).upper() != str(ms.get_context("device_target")).upper():
+        ms.set_device(device)               # (setting the current target again fails once a kernel has run)
     ms.set_context(mode=ms.GRAPH_MODE)
+    target = str(device or ms.get_context("device_target")).upper()
+    level = ("O1" if target == "CPU" else None) if jit_level == "auto" else jit_level
+    if level:
+        ms.set_context(jit_config={"jit_level": level})
 
 
 def split_iterations(features: dict, source=None) -> list[dict]:
@@ -81,7 +88,7 @@ class ModelRunner:
     def __init__(self, cfg, weights=None, use_ema: bool = False, bucket: bool = True, ctx=None, device=None,
                  compile_cache=None):
         from mindsponge_fold.model.alphafold import TupleOutput, build_model
-        set_graph_mode(device)
+        set_graph_mode(device, cfg.runtime.jit_level)
         self.cfg = cfg
         self.bucket = bucket
         self.model = build_model(cfg, ctx)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from mindsponge_fold.model.runner import set_graph_mode
+
 
 @dataclasses.dataclass(frozen=True)
 class World:
@@ -33,7 +35,7 @@ def launched_distributed(env=None) -> bool:
     return bool(env.get("RANK_TABLE_FILE")) and int(env.get("RANK_SIZE", "1") or 1) > 1
 
 
-def setup(device: str = "CPU") -> World:
+def setup(device: str = "CPU", jit_level: str = "auto") -> World:
     """Select the device (``DEVICE_ID`` honoured) and, when launched distributed, initialise communication and
     data-parallel mode. Returns the process's place in the world."""
     import mindspore as ms
@@ -42,7 +44,7 @@ def setup(device: str = "CPU") -> World:
         ms.set_device(device, int(device_id))
     else:
         ms.set_device(device)
-    ms.set_context(mode=ms.GRAPH_MODE)
+    set_graph_mode(None, jit_level)
     if not launched_distributed():
         return World()
     from mindspore.communication import get_group_size, get_rank, init

@@ -192,7 +192,7 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
     from mindsponge_fold.common.config import check_precision, dump_config
     from mindsponge_fold.train.step import TrainStep
 
-    world = world or setup(options.device)
+    world = world or setup(options.device, cfg.runtime.jit_level)
     check_precision(cfg, options.device)
     tc = cfg.train
     num_steps = int(options.num_steps if options.num_steps is not None else tc.num_steps)
