@@ -76,7 +76,7 @@ class TrainingSetSettings:
     def feature_key(self) -> dict:
         """The settings a chain's features and status depend on (part of its resume key)."""
         keys = ("max_resolution", "max_release_date", "min_length", "max_single_residue_fraction", "templates",
-                "template_mmcif_dir", "max_templates")
+                "max_templates")
         return {k: getattr(self, k) for k in keys} | {"template_dir": str(self.template_mmcif_dir or self.mmcif_dir)}
 
 
