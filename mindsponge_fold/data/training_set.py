@@ -290,9 +290,13 @@ def _run_chains(todo: list, s: TrainingSetSettings, on_done) -> None:
         return
     context = multiprocessing.get_context("spawn")      # no fork of a process that may hold MindSpore threads
     with concurrent.futures.ProcessPoolExecutor(max_workers=s.workers, mp_context=context) as pool:
-        futures = [pool.submit(build_chain, *task, s) for task in todo]
+        futures = {pool.submit(build_chain, *task, s): task[0] for task in todo}
         for future in concurrent.futures.as_completed(futures):
-            on_done(future.result())
+            try:
+                outcome = future.result()
+            except Exception as e:  # noqa: BLE001 - a worker that died (e.g. killed for memory): that chain only
+                outcome = ChainOutcome(futures[future], ERROR, f"worker process failed: {_one_line(e)}")
+            on_done(outcome)
 
 
 def build_training_set(s: TrainingSetSettings) -> TrainingSetResult:
@@ -306,7 +310,11 @@ def build_training_set(s: TrainingSetSettings) -> TrainingSetResult:
     chains, outcomes = discover_chains(s)
     todo, unchanged = [], 0
     for chain_id, msa_dir in chains.items():
-        key = input_key(chain_id, msa_dir, s)
+        try:
+            key = input_key(chain_id, msa_dir, s)
+        except OSError as e:                      # an unreadable input file: this chain only
+            outcomes[chain_id] = ChainOutcome(chain_id, ERROR, _one_line(e))
+            continue
         previous = _unchanged(chain_id, key, out)
         if previous is not None:
             outcomes[chain_id] = previous
