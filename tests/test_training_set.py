@@ -17,7 +17,7 @@ from mindsponge_fold.data.chain_table import HEADER, ChainRecord, read_chain_tab
 from mindsponge_fold.data.clustering import greedy_identity_clusters, sequence_identity
 from mindsponge_fold.data.mindrecord import convert, load_sample, read_samples
 
-GOOD = ("1psm_A", "2crb_A", "2q2k_A", "2q2k_B")
+GOOD = ("1psm_A", "2crb_A", "2q2k_A", "2q2k_B", "4zey_A")
 BROKEN = "9bad_A"
 
 
@@ -27,13 +27,14 @@ def _data(*parts):
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    """An mmCIF dir (1psm NMR, 2crb NMR, 2q2k X-ray with two identical chains, 9bad a truncated copy of 2q2k) and
-    an alignment dir with one sub-directory per chain (9bad_A reuses 2q2k_A's alignments)."""
+    """An mmCIF dir (1psm NMR, 2crb NMR, 2q2k X-ray with two identical chains, 4zey X-ray, a homolog of 2crb released
+    later, 9bad a truncated copy of 2q2k) and an alignment dir with one sub-directory per chain (9bad_A reuses
+    2q2k_A's alignments)."""
     root = tmp_path_factory.mktemp("training_inputs")
     cifs, alignments = root / "mmcifs", root / "alignments"
     cifs.mkdir()
     alignments.mkdir()
-    for pdb in ("1psm", "2crb", "2q2k"):
+    for pdb in ("1psm", "2crb", "2q2k", "4zey"):
         os.symlink(_data("mmcifs", f"{pdb}.cif"), cifs / f"{pdb}.cif")
     text = _data("mmcifs", "2q2k.cif").read_text()
     (cifs / "9bad.cif").write_text(text[: len(text) * 2 // 5])
@@ -88,6 +89,7 @@ def test_good_chains_written_and_a_broken_mmcif_reported(built, inputs):
     assert rows["2q2k_A"].cluster_id == rows["2q2k_B"].cluster_id and rows["2q2k_A"].cluster_size == 2
     assert len({rows[c].cluster_id for c in ("1psm_A", "2crb_A", "2q2k_A")}) == 3
     assert rows["1psm_A"].cluster_size == 1 and rows["2q2k_A"].length == 70
+    assert rows["4zey_A"].cluster_id == rows["2crb_A"].cluster_id and rows["2crb_A"].cluster_size == 2
 
 
 def test_features_are_labeled_samples_for_make_mindrecord(built, inputs, tmp_path):
@@ -105,8 +107,12 @@ def test_features_are_labeled_samples_for_make_mindrecord(built, inputs, tmp_pat
 
 
 def test_own_entry_offered_as_template_is_rejected(built):
-    """1psm_A's template search (hmm_output.sto) lists 1psm_A itself; the training set does not use it."""
+    """1psm_A's template search (hmm_output.sto) lists 1psm_A itself; the training set does not use it. 4zey_A's
+    hits include 2crb_A (released 2005, before 4zey's 2015): that one is its template, with its date."""
     _, out = built
+    with np.load(out / "features" / "4zey_A.npz") as z:
+        assert list(z["template_domain_names"]) == [b"2crb_A"]
+        assert list(z["template_release_date"]) == [b"2005-11-20"] and z["release_date"][0] == b"2015-05-06"
     hits = pipeline.read_template_hits(_data("alignments", "1psm_A", "hmm_output.sto"),
                                        mmcif.parse_mmcif(_data("mmcifs", "1psm.cif")).chain_to_seqres["A"])
     assert any(h.name.startswith("1psm_A") for h in hits)
@@ -196,15 +202,18 @@ def test_resume_cluster_file_and_release_date_filter(built, inputs, tmp_path, ca
     cifs, alignments = inputs
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "features").iterdir()}
     clusters = tmp_path / "clusters-by-entity-40.txt"
-    clusters.write_text("2Q2K_2 1PSM_1\n7XYZ_1\n")
+    clusters.write_text("2Q2K_2 1PSM_1\n2CRB_1 7XYZ_1\n")
     base = ["make-training-set", "--mmcif-dir", str(cifs), "--alignment-dir", str(alignments), "--out", str(out),
             "--no-progress"]
     assert cli.main(base + ["--cluster-file", str(clusters)]) == 0
-    assert "4 chains written (2 clusters), 0 filtered, 1 errors; 1 built, 4 unchanged" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "5 chains written (3 clusters), 0 filtered, 1 errors; 1 built, 5 unchanged" in captured.out
+    assert "1 accepted chain(s) have an entity the cluster file does not list" in captured.err
     assert {p.name: p.stat().st_mtime_ns for p in (out / "features").iterdir()} == mtimes
     rows = {r.chain_id: r for r in read_chain_table(out / "chains.tsv")}
     assert {c: (rows[c].cluster_id, rows[c].cluster_size) for c in rows} == {
-        "1psm_A": ("2Q2K_2", 3), "2q2k_A": ("2Q2K_2", 3), "2q2k_B": ("2Q2K_2", 3), "2crb_A": ("2CRB_1", 1)}
+        "1psm_A": ("2Q2K_2", 3), "2q2k_A": ("2Q2K_2", 3), "2q2k_B": ("2Q2K_2", 3), "2crb_A": ("2CRB_1", 1),
+        "4zey_A": ("4ZEY_1", 1)}                # not in the file: a cluster of its own (and a warning)
     assert cli.main(base + ["--max-release-date", "2006-01-01", "--chains", "2q2k_A", "2q2k_B", "1psm_A"]) == 0
     report = _report(out)
     assert set(report) == {"2q2k_A", "2q2k_B", "1psm_A"}
