@@ -13,7 +13,7 @@ before that.
 The input files are written into each test's tmp_path by ``bad_inputs.Bench`` (small, made on the spot) or taken
 from ``../shared`` (real mmCIFs, alignments, reference features) through ``helpers.shared_path``.
 
-Count: the 184 cases of CASES below (``test_the_corpus_is_large_enough`` keeps it above 180), plus the bad-input
+Count: the 188 cases of CASES below (``test_the_corpus_is_large_enough`` keeps it above 180), plus the bad-input
 cases kept in the modules that own those code paths and not repeated here (each parametrised case counted):
 test_bad_inputs_data.py (parsers, mmCIF, make-features: 19), test_predict_errors.py (predict, run-features, weights
 files: 35), test_config.py (config keys, types, values, AlphaFold configs: 40), test_evaluate.py (9), test_relax.py
@@ -715,6 +715,34 @@ def _(w):
     w.npz("feats/2crb_A.npz", changed(raw_reference(), all_atom_positions=None, all_atom_mask=None,
                                       resolution=None))
     return make_mindrecord(w, w.path("feats"), "--mmcif-dir", w.directory("mmcifs"))
+
+
+def make_training_set(w: Bench, *extra, mmcifs=None, alignments=None):
+    return ["make-training-set", "--mmcif-dir", mmcifs or w.directory("mmcifs"), "--alignment-dir",
+            alignments or w.path("alns"), "--out", w.path("trainset"), "--no-progress", *extra]
+
+
+@case("training-set-alignment-dir-missing", "@alns", "alignment directory not found")
+def _(w):
+    return make_training_set(w)
+
+
+@case("training-set-no-chain-directories", "@alns", "no <pdb_id>_<chain> alignment sub-directories")
+def _(w):
+    w.text("alns/uniref90_hits.sto", "# STOCKHOLM 1.0\n//\n")
+    return make_training_set(w, alignments=w.path("alns"))
+
+
+@case("training-set-bad-release-date", "--max-release-date", "YYYY-MM-DD", "2018/04/30")
+def _(w):
+    return make_training_set(w, "--max-release-date", "2018/04/30")
+
+
+@case("training-set-bad-cluster-file", "@clusters.txt:2", "'2Q2K' is not PDBID_ENTITYID")
+def _(w):
+    w.directory("alns/2q2k_A")
+    w.text("clusters.txt", "1PSM_1 2CRB_1\n2Q2K\n")
+    return make_training_set(w, "--cluster-file", w.path("clusters.txt"))
 
 
 # --------------------------------------------------------------------------------------- weights, checkpoints

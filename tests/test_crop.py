@@ -99,3 +99,19 @@ def test_crop_features_gathers_every_residue_axis():
     np.testing.assert_array_equal(out["msa_feat"], f["msa_feat"][:, [1, 3]])
     np.testing.assert_array_equal(out["aatype"], [1, 3])
     assert out["seq_length"] == 2 and out["not_in_table"] is f["not_in_table"]
+
+
+@pytest.mark.parametrize("preset", ["train_initial", "train_finetune"])
+def test_monomer_presets_crop_contiguously(preset, raw):
+    """Suppl. 1.2.8: monomer training uses contiguous crops only; spatial crops stay available by override."""
+    s = T.settings_from_config(load_config(preset), "train")
+    assert s.spatial_crop_prob == 0.0 and s.crop_size in (256, 384)
+    L, crop = raw["aatype"].shape[0], 40
+    positions, mask = raw["all_atom_positions"], raw["all_atom_mask"]
+    for seed in range(20):
+        keep = C.choose_crop(L, crop, NumpyRNG(seed), positions, mask, s.spatial_crop_prob)
+        np.testing.assert_array_equal(np.diff(keep), 1)
+    spatial = T.settings_from_config(load_config(preset, ["data.train.spatial_crop_prob=1.0"]), "train")
+    gapped = [C.choose_crop(L, crop, NumpyRNG(seed), positions, mask, spatial.spatial_crop_prob)
+              for seed in range(20)]
+    assert any(np.any(np.diff(k) > 1) for k in gapped)       # the option still reaches the spatial crop

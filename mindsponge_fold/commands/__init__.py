@@ -12,6 +12,8 @@ SUBCOMMANDS = {
     "convert-params": ("convert_params", "convert AlphaFold .npz weights to a MindSpore checkpoint (and back)"),
     "params-table": ("params_table", "print the AlphaFold-name -> Cell-parameter table"),
     "make-features": ("make_features", "build AlphaFold raw features from a FASTA and alignments"),
+    "make-training-set": ("make_training_set", "PDB mmCIFs + per-chain alignments -> filtered, clustered training "
+                                               "features (chains.tsv, report.tsv)"),
     "make-mindrecord": ("make_mindrecord", "convert precomputed features + mmCIF labels to MindRecord"),
     "train": ("train", "train or fine-tune the model"),
     "predict": ("predict", "FASTA -> structures with confidence (pLDDT, PAE, pTM), optionally relaxed"),

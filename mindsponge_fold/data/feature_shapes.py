@@ -47,6 +47,9 @@ RAW_FEATURES = {
     "template_sum_probs": _f([N_RAW_TEMPL, 1], "float32", "raw"),
     "template_domain_names": _f([N_RAW_TEMPL], "bytes", "raw"),
     "template_sequence": _f([N_RAW_TEMPL], "bytes", "raw"),
+    # optional, written by make-training-set: the training loader drops templates released on/after the sample
+    "template_release_date": _f([N_RAW_TEMPL], "bytes", "raw", "YYYY-MM-DD, empty when unknown"),
+    "release_date": _f([1], "bytes", "raw", "YYYY-MM-DD release of the sample's own PDB entry"),
     "all_atom_positions": _f([N_RES, 37, 3], "float32", "raw", "ground truth atom37 (training labels)"),
     "all_atom_mask": _f([N_RES, 37], "float32", "raw"),
     "resolution": _f([], "float32", "raw"),

@@ -50,6 +50,7 @@ class MmcifObject:
     chain_to_seqres: dict       # author chain id -> one-letter SEQRES
     seqres_to_structure: dict   # author chain id -> {seqres index: ResidueAtPosition}
     label_to_author: dict       # label_asym_id -> auth_asym_id (protein chains)
+    chain_to_entity: dict = dataclasses.field(default_factory=dict)   # author chain id -> _entity.id (protein)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,10 +183,13 @@ def parse_mmcif_text(text: str, file_id: str, source=None) -> MmcifObject:
         chain_to_seqres[author] = "".join(_one_letter(mon) for mon, _ in monomers)
     if not chain_to_seqres:
         raise InputError("no protein chain of this mmCIF file has coordinates in its first model", source)
+    label_entity = {row["_struct_asym.id"]: row["_struct_asym.entity_id"] for row in _loop("_struct_asym.", info)}
     return MmcifObject(file_id=file_id, path=None if source is None else str(source), header=_header(info),
                        structure=model, chain_to_seqres=chain_to_seqres,
                        seqres_to_structure={a: dict(mapping[a]) for a in chain_to_seqres},
-                       label_to_author={lab: aut for lab, aut in label_to_author.items() if lab in chains})
+                       label_to_author={lab: aut for lab, aut in label_to_author.items() if lab in chains},
+                       chain_to_entity={label_to_author[lab]: label_entity[lab] for lab in chains
+                                        if lab in label_to_author and lab in label_entity})
 
 
 @functools.lru_cache(maxsize=8)

@@ -234,6 +234,8 @@ def stack_template_features(templates: list, num_res: int) -> dict:
             "template_sum_probs": np.zeros((0, 1), np.float32),
         }
     out = {}
+    if all("template_release_date" in t for t in templates):     # optional: training sets record it
+        out["template_release_date"] = np.array([t["template_release_date"] for t in templates], dtype="S")
     for name, dtype in TEMPLATE_FEATURES.items():
         values = [t[name] for t in templates]
         out[name] = np.array(values, dtype="S") if dtype is bytes else np.stack(values).astype(dtype)
@@ -285,6 +287,18 @@ def _pdb_id_and_chain(hit: parsers.TemplateHit) -> tuple:
     return pdb_id.lower(), chain
 
 
+DUPLICATE_SUBSEQUENCE_RATIO = 0.95      # AlphaFold's max_subsequence_ratio
+
+
+def is_duplicate_of_query(hit_sequence: str, query_sequence: str,
+                          max_subsequence_ratio: float = DUPLICATE_SUBSEQUENCE_RATIO) -> bool:
+    """AlphaFold's duplicate prefilter (supplement 1.2.3; its ``_assess_hhsearch_hit``): a hit whose ungapped
+    sequence occurs exactly inside the query and is longer than ``max_subsequence_ratio`` of it is the query's own
+    structure (or a copy of it in the PDB), not a template."""
+    template = hit_sequence.replace("-", "")
+    return template in query_sequence and len(template) / len(query_sequence) > max_subsequence_ratio
+
+
 def parse_release_dates(path) -> dict:
     """{pdb id: datetime} from a 'pdbid: YYYY-MM-DD' text file."""
     out = {}
@@ -318,8 +332,9 @@ class TemplateHitFeaturizer:
     hmmsearch-style hits (no sum_probs; AlphaFold 2.3's HmmsearchHitFeaturizer) keep their order, skip a template
     whose template_sequence repeats an earlier one, and give one all-zero template (empty name) when nothing is
     usable; ``dedup_sequences`` forces the dedup either way. Prefilters as AlphaFold: release date after
-    ``max_template_date``, aligned fraction <= 10% of the query, hit shorter than 10 residues. A hit whose mmCIF
-    is missing or unusable is skipped with a warning."""
+    ``max_template_date``, aligned fraction <= 10% of the query, a duplicate of the query
+    (:func:`is_duplicate_of_query`, when ``max_subsequence_ratio`` is set), hit shorter than 10 residues. A hit
+    whose mmCIF is missing or unusable is skipped with a warning."""
     mmcif_dir: str
     max_template_date: str
     max_hits: int = 20
@@ -327,6 +342,11 @@ class TemplateHitFeaturizer:
     release_dates: dict = dataclasses.field(default_factory=dict)
     obsolete_pdbs: dict = dataclasses.field(default_factory=dict)
     dedup_sequences: bool | None = None     # None: only for hmmsearch-style hits
+    # duplicate filter: reject a hit that is the query itself (an exact sub-sequence covering more than this
+    # fraction of it). None: off (predict's default: the fixture tests read the query's own entry as template 0);
+    # make-training-set uses AlphaFold's 0.95 (DUPLICATE_SUBSEQUENCE_RATIO)
+    max_subsequence_ratio: float | None = None
+    record_release_dates: bool = False      # add template_release_date (YYYY-MM-DD bytes) per template
     strict_error_check: bool = False
 
     def __post_init__(self):
@@ -339,6 +359,10 @@ class TemplateHitFeaturizer:
             return f"release date {self.release_dates[pdb_id].date()} > max template date {self._cutoff.date()}"
         if hit.aligned_cols / len(query_sequence) <= 0.1:
             return f"aligned fraction {hit.aligned_cols / len(query_sequence):.3f} <= 0.1"
+        if self.max_subsequence_ratio is not None and is_duplicate_of_query(
+                hit.hit_sequence, query_sequence, self.max_subsequence_ratio):
+            return (f"duplicate of the query: its sequence is a sub-sequence of the query covering > "
+                    f"{self.max_subsequence_ratio:.0%} of it")
         if len(hit.hit_sequence.replace("-", "")) < 10:
             return "template shorter than 10 residues"
         return None
@@ -369,6 +393,8 @@ class TemplateHitFeaturizer:
         except TemplateError as e:
             return None, f"{pdb_id}_{chain} (rank {hit.index}): {e}", None
         features["template_sum_probs"] = np.array([hit.sum_probs or 0.0], np.float32)
+        if self.record_release_dates:
+            features["template_release_date"] = (date or "").encode()
         return features, None, warning
 
     def get_templates(self, query_sequence: str, hits: list) -> TemplateSearchResult:

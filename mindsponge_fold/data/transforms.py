@@ -56,6 +56,7 @@ class PipelineSettings:
     max_templates: int               # N_templ
     use_templates: bool
     subsample_templates: bool
+    filter_templates: bool           # training: transforms_templates.training_template_rows
     msa_cluster_features: bool
     masked_msa: tuple                # (profile_prob, same_prob, uniform_prob)
     replace_fraction: float
@@ -86,7 +87,8 @@ def settings_from_config(cfg, mode: str = "eval") -> PipelineSettings:
     return PipelineSettings(
         mode=mode, num_batches=num_batches, repeat_batches=repeat, max_msa_clusters=clusters,
         max_extra_msa=max_extra, max_templates=m.max_templates, use_templates=common.use_templates,
-        subsample_templates=m.subsample_templates, msa_cluster_features=common.msa_cluster_features,
+        subsample_templates=m.subsample_templates, filter_templates=mode == "train" and m.filter_templates,
+        msa_cluster_features=common.msa_cluster_features,
         masked_msa=(mm.profile_prob, mm.same_prob, mm.uniform_prob), replace_fraction=m.masked_msa_replace_fraction,
         crop_size=crop_size, spatial_crop_prob=spatial, block_delete=block_delete, fape_clamp_prob=clamp)
 
@@ -203,7 +205,7 @@ def prepare_sample(raw: dict, s: PipelineSettings, rng: FeatureRNG, source=None)
     f["random_crop_to_size_seed"] = seed.astype(np.int32)
     if s.use_templates:
         tt.ensure_template_features(f, num_res)
-        tt.select_templates(f, s.max_templates, s.subsample_templates, rng)
+        tt.select_templates(f, s.max_templates, s.subsample_templates, rng, s.filter_templates)
         tt.fix_templates_aatype(f)
         tt.make_template_mask(f)
         tt.make_template_pseudo_beta(f)
