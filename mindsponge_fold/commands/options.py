@@ -79,7 +79,13 @@ def add_search_arguments(group) -> None:
     """Databases and options of the MSA / template searches (make-features and predict)."""
     group.add_argument("--uniref90-database", help="FASTA for jackhmmer -> uniref90_hits.sto")
     group.add_argument("--mgnify-database", help="FASTA for jackhmmer -> mgnify_hits.sto")
-    group.add_argument("--bfd-database", action="append", default=[], help="HH-suite db prefix(es) for hhblits")
+    group.add_argument("--bfd-database", action="append", default=[],
+                       help="HH-suite db prefix(es) for hhblits -> bfd_uniclust_hits.a3m (--db-preset full_dbs)")
+    group.add_argument("--db-preset", choices=("full_dbs", "reduced_dbs"), default="full_dbs",
+                       help="AlphaFold's: full_dbs (default) = BFD + Uniclust30 with hhblits; reduced_dbs = the "
+                            "small BFD with jackhmmer (needs --small-bfd-database)")
+    group.add_argument("--small-bfd-database", metavar="FASTA",
+                       help="small BFD for jackhmmer -> small_bfd_hits.sto (--db-preset reduced_dbs)")
     group.add_argument("--pdb70-database", help="HH-suite db prefix for hhsearch -> pdb70_hits.hhr (template hits)")
     group.add_argument("--pdb-seqres-database", help="FASTA for hmmsearch -> pdb_hits.sto (template hits)")
     group.add_argument("--n-cpu", type=int, default=2, help="threads per search tool")
@@ -102,7 +108,8 @@ def search_settings(args: argparse.Namespace):
     return SearchSettings(uniref90_database=args.uniref90_database, mgnify_database=args.mgnify_database,
                           bfd_database=tuple(args.bfd_database), pdb70_database=args.pdb70_database,
                           pdb_seqres_database=args.pdb_seqres_database, n_cpu=args.n_cpu,
-                          tool_cache_dir=args.tool_cache_dir)
+                          tool_cache_dir=args.tool_cache_dir, db_preset=args.db_preset,
+                          small_bfd_database=args.small_bfd_database)
 
 
 def template_hit_settings(args: argparse.Namespace):

@@ -28,6 +28,7 @@ MSA_FILES = (
     ("bfd", ("bfd_uniclust_hits.a3m", "bfd_uniref_hits.a3m", "small_bfd_hits.sto")),
     ("mgnify", ("mgnify_hits.sto",)),
 )
+SMALL_BFD_FILE = "small_bfd_hits.sto"      # the bfd role under --db-preset reduced_dbs (jackhmmer on small BFD)
 TEMPLATE_HIT_FILES = ("pdb70_hits.hhr", "pdb_hits.sto")
 
 _HHBLITS_LOOKUP = np.full(256, -1, dtype=np.int32)
@@ -136,6 +137,9 @@ def read_query(fasta_path, warnings: bool = True) -> tuple:
 class DataPipeline:
     """Assemble raw features. Search runners (tools.*) are optional: without them every alignment must exist.
 
+    ``use_small_bfd`` (AlphaFold's reduced_dbs): the bfd MSA is small_bfd_hits.sto only, computed with
+    ``jackhmmer_small_bfd`` when missing (full_dbs: bfd_uniclust_hits.a3m from ``hhblits_bfd``).
+
     Direct templates come first (sum_probs 100, 90, ... in the given order: they have no search score, the model
     does not read it; those released after ``max_template_date`` are dropped), then template search hits via
     ``template_featurizer``."""
@@ -148,6 +152,15 @@ class DataPipeline:
     hhblits_bfd: object = None
     jackhmmer_mgnify: object = None
     template_searcher: object = None
+    use_small_bfd: bool = False
+    jackhmmer_small_bfd: object = None
+
+    @property
+    def msa_files(self) -> tuple:
+        """(role, candidate file names) of the MSAs read, in AlphaFold's order."""
+        if not self.use_small_bfd:
+            return MSA_FILES
+        return tuple((role, (SMALL_BFD_FILE,) if role == "bfd" else names) for role, names in MSA_FILES)
 
     def _max_hits(self, role: str) -> int | None:
         return {"uniref90": self.uniref_max_hits, "mgnify": self.mgnify_max_hits}.get(role)
@@ -157,10 +170,11 @@ class DataPipeline:
         for name in names:
             if (msa_dir / name).exists():
                 return parsers.read_msa(msa_dir / name, max_sequences=max_hits)
-        runner = {"uniref90": self.jackhmmer_uniref90, "bfd": self.hhblits_bfd, "mgnify": self.jackhmmer_mgnify}[role]
+        bfd = self.jackhmmer_small_bfd if self.use_small_bfd else self.hhblits_bfd
+        runner = {"uniref90": self.jackhmmer_uniref90, "bfd": bfd, "mgnify": self.jackhmmer_mgnify}[role]
         if runner is None:
             return None
-        if role == "bfd":
+        if role == "bfd" and not self.use_small_bfd:
             text, path = runner.query(str(fasta_path))["a3m"], msa_dir / names[0]
         else:
             text, path = runner.query(str(fasta_path), max_hits)["sto"], msa_dir / names[0]
@@ -191,7 +205,7 @@ class DataPipeline:
         msa_dir = Path(msa_output_dir)
         if not msa_dir.is_dir():
             raise InputError("alignment directory not found", msa_dir)
-        for role, names in MSA_FILES:
+        for role, names in self.msa_files:
             path = next((msa_dir / n for n in names if (msa_dir / n).exists()), None)
             if path is not None:
                 check_msa_query(parsers.read_msa(path, max_sequences=self._max_hits(role)), sequence, query_source)
@@ -218,9 +232,9 @@ class DataPipeline:
         msa_dir = Path(msa_output_dir)
         if not msa_dir.is_dir():
             raise InputError("alignment directory not found", msa_dir)
-        msas = [m for role, names in MSA_FILES if (m := self._msa(role, names, input_fasta_path, msa_dir))]
+        msas = [m for role, names in self.msa_files if (m := self._msa(role, names, input_fasta_path, msa_dir))]
         if not msas:
-            expected = ", ".join(n for _, names in MSA_FILES for n in names)
+            expected = ", ".join(n for _, names in self.msa_files for n in names)
             raise InputError(f"no alignment files (expected some of: {expected})", msa_dir)
         for msa in msas:
             check_msa_query(msa, sequence, input_fasta_path)

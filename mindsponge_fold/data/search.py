@@ -7,13 +7,23 @@ from __future__ import annotations
 
 import dataclasses
 
+from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.data import pipeline, templates
 from mindsponge_fold.data.tools import HHBlits, HHSearch, Hmmsearch, Jackhmmer, Kalign
 
 
+DB_PRESETS = ("full_dbs", "reduced_dbs")
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchSettings:
-    """Databases of the MSA and template searches (None / empty: that search is not run)."""
+    """Databases of the MSA and template searches (None / empty: that search is not run).
+
+    ``db_preset`` is AlphaFold's ``--db_preset`` (supplement 1.2.2, genetic search): ``full_dbs`` searches BFD +
+    Uniclust30 (``bfd_database``, HH-suite databases) with HHblits -> bfd_uniclust_hits.a3m; ``reduced_dbs``
+    searches the small BFD (``small_bfd_database``, a FASTA) with jackhmmer instead -> small_bfd_hits.sto. A
+    combination AlphaFold's run_alphafold.py refuses (reduced_dbs with HH-suite BFD databases or without the small
+    BFD, full_dbs with a small BFD) is an InputError naming the options."""
     uniref90_database: str | None = None
     mgnify_database: str | None = None
     bfd_database: tuple = ()
@@ -21,12 +31,32 @@ class SearchSettings:
     pdb_seqres_database: str | None = None
     n_cpu: int = 2
     tool_cache_dir: str | None = None
+    db_preset: str = "full_dbs"
+    small_bfd_database: str | None = None
+
+    def __post_init__(self):
+        if self.db_preset not in DB_PRESETS:
+            raise InputError(f"--db-preset must be one of {', '.join(DB_PRESETS)}, got {self.db_preset!r}")
+        if self.db_preset == "reduced_dbs":
+            if self.bfd_database:
+                raise InputError("--db-preset reduced_dbs searches the small BFD with jackhmmer: drop "
+                                 "--bfd-database (HH-suite databases are searched with --db-preset full_dbs)")
+            if not self.small_bfd_database:
+                raise InputError("--db-preset reduced_dbs needs --small-bfd-database FASTA (the small BFD, "
+                                 "searched with jackhmmer -> small_bfd_hits.sto)")
+        elif self.small_bfd_database:
+            raise InputError("--small-bfd-database is for --db-preset reduced_dbs (full_dbs, the default, searches "
+                             "--bfd-database with hhblits)")
+
+    @property
+    def use_small_bfd(self) -> bool:
+        return self.db_preset == "reduced_dbs"
 
     @property
     def can_search(self) -> bool:
         """True when at least one search database is given."""
-        return any((self.uniref90_database, self.mgnify_database, self.bfd_database, self.pdb70_database,
-                    self.pdb_seqres_database))
+        return any((self.uniref90_database, self.mgnify_database, self.bfd_database, self.small_bfd_database,
+                    self.pdb70_database, self.pdb_seqres_database))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,4 +95,5 @@ def build_pipeline(search: SearchSettings, hits: TemplateHitSettings,
     return pipeline.DataPipeline(
         template_featurizer=featurizer, direct_templates=tuple(direct_templates),
         max_template_date=hits.max_template_date, jackhmmer_uniref90=jack(search.uniref90_database),
-        jackhmmer_mgnify=jack(search.mgnify_database), hhblits_bfd=bfd, template_searcher=searcher)
+        jackhmmer_mgnify=jack(search.mgnify_database), hhblits_bfd=bfd, template_searcher=searcher,
+        use_small_bfd=search.use_small_bfd, jackhmmer_small_bfd=jack(search.small_bfd_database))
