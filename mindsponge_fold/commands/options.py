@@ -93,7 +93,13 @@ def add_search_arguments(group) -> None:
 
 
 def add_template_hit_arguments(group) -> None:
-    """How template search hits become template features (make-features and predict)."""
+    """How template search hits become template features, and custom templates (make-features and predict)."""
+    group.add_argument("--templates", action="append", default=[], metavar="MMCIF|DIR",
+                       help="custom templates (repeatable): mmCIF files or directories of them; each file's "
+                            "best-aligning chain is aligned to the query, or with --template-hits the hits are "
+                            "read from these files only")
+    group.add_argument("--template-hits", action="append", default=[], metavar="FILE",
+                       help="template search output (.hhr from hhsearch, .sto from hmmsearch) for the query")
     group.add_argument("--mmcif-dir", help="directory of <pdb_id>.cif files for template hits")
     group.add_argument(MAX_TEMPLATE_DATE, default="2100-01-01",
                        help="drop templates released after this (YYYY-MM-DD)")
@@ -118,4 +124,5 @@ def template_hit_settings(args: argparse.Namespace):
     parse_date(args.max_template_date, MAX_TEMPLATE_DATE)        # a malformed date: said now, naming the option
     return TemplateHitSettings(mmcif_dir=args.mmcif_dir, max_template_date=args.max_template_date,
                                max_templates=args.max_templates, release_dates=args.release_dates,
-                               obsolete_pdbs=args.obsolete_pdbs, kalign_binary=args.kalign_binary)
+                               obsolete_pdbs=args.obsolete_pdbs, kalign_binary=args.kalign_binary,
+                               hit_files=tuple(args.template_hits), custom_templates=tuple(args.templates))

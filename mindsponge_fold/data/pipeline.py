@@ -16,6 +16,7 @@ import numpy as np
 from mindsponge_fold.common import residue_constants as rc
 from mindsponge_fold.common.errors import InputError, warn
 from mindsponge_fold.common.fileio import write_text
+from mindsponge_fold.data import custom_templates as custom_lib
 from mindsponge_fold.data import feature_shapes, parsers, templates
 from mindsponge_fold.data import mmcif as mmcif_lib
 from mindsponge_fold.data.msa_identifiers import species_id
@@ -137,6 +138,9 @@ def read_query(fasta_path, warnings: bool = True) -> tuple:
 class DataPipeline:
     """Assemble raw features. Search runners (tools.*) are optional: without them every alignment must exist.
 
+    ``custom_templates`` (mmCIF files, ``data.custom_templates``): with template hits (given files only, no
+    directory lookup or search) the hits are read from these files; without, each file's best chain is aligned.
+
     ``use_small_bfd`` (AlphaFold's reduced_dbs): the bfd MSA is small_bfd_hits.sto only, computed with
     ``jackhmmer_small_bfd`` when missing (full_dbs: bfd_uniclust_hits.a3m from ``hhblits_bfd``).
 
@@ -154,6 +158,7 @@ class DataPipeline:
     template_searcher: object = None
     use_small_bfd: bool = False
     jackhmmer_small_bfd: object = None
+    custom_templates: tuple = ()             # --templates mmCIF files (data.custom_templates)
 
     @property
     def msa_files(self) -> tuple:
@@ -184,14 +189,15 @@ class DataPipeline:
     def _hit_files(self, msa_dir: Path, hit_files) -> list:
         """The template-hit files to read: the given ones, else (with a featurizer) those in the directory."""
         files = list(hit_files or [])
-        if not files and self.template_featurizer is not None:
+        if not files and self.template_featurizer is not None and not self.custom_templates:
             files = [msa_dir / n for n in TEMPLATE_HIT_FILES if (msa_dir / n).exists()]
         return files
 
     def _template_hits(self, query: str, msa_dir: Path, hit_files) -> list:
         hits = []
         files = self._hit_files(msa_dir, hit_files)
-        if not files and self.template_featurizer is not None and self.template_searcher is not None:
+        if not files and self.template_featurizer is not None and self.template_searcher is not None \
+                and not self.custom_templates:
             files = [self._run_template_search(msa_dir)]
         for path in files:
             hits += read_template_hits(path, query)
@@ -209,8 +215,13 @@ class DataPipeline:
             path = next((msa_dir / n for n in names if (msa_dir / n).exists()), None)
             if path is not None:
                 check_msa_query(parsers.read_msa(path, max_sequences=self._max_hits(role)), sequence, query_source)
-        for path in self._hit_files(msa_dir, template_hit_files):
+        self.check_templates(sequence, msa_dir, template_hit_files)
+
+    def check_templates(self, sequence: str, msa_dir, template_hit_files=None) -> None:
+        """Parse the template-hit files (checked against the query) and the custom template mmCIFs."""
+        for path in self._hit_files(Path(msa_dir), template_hit_files):
             read_template_hits(path, sequence, warn_empty=False)     # (process warns about an empty one)
+        custom_lib.check_template_files(self.custom_templates)
 
     def _run_template_search(self, msa_dir: Path) -> Path:
         sto = parsers.read_text(msa_dir / "uniref90_hits.sto")
@@ -259,6 +270,9 @@ class DataPipeline:
             found.append(templates.direct_template_features(sequence, t.mmcif_path, t.chain, t.query_to_template,
                                                             sum_probs=max(100.0 - 10.0 * len(found), 0.0)))
         hits = self._template_hits(sequence, msa_dir, template_hit_files)
+        if self.custom_templates and not hits:
+            found += custom_lib.custom_template_features(sequence, self.custom_templates,
+                                                        max(100.0 - 10.0 * len(found), 0.0))
         if hits:
             if self.template_featurizer is None:
                 raise InputError("template hits given but no mmCIF directory to read the template structures from")

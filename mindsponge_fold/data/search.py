@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from mindsponge_fold.common.errors import InputError
-from mindsponge_fold.data import pipeline, templates
+from mindsponge_fold.data import custom_templates, pipeline, templates
 from mindsponge_fold.data.tools import HHBlits, HHSearch, Hmmsearch, Jackhmmer, Kalign
 
 
@@ -68,6 +68,15 @@ class TemplateHitSettings:
     release_dates: str | None = None           # 'pdbid: YYYY-MM-DD' file
     obsolete_pdbs: str | None = None           # PDB obsolete.dat
     kalign_binary: str = "kalign"
+    hit_files: tuple = ()                      # template search outputs given by the user (.hhr / .sto)
+    custom_templates: tuple = ()               # --templates: mmCIF files / directories (data.custom_templates)
+
+    def __post_init__(self):
+        if self.custom_templates and self.mmcif_dir:
+            raise InputError("--templates and --mmcif-dir both name where template structures are: give one "
+                             "(--templates FILES|DIR featurises --template-hits against those files only)")
+        if self.hit_files and not (self.mmcif_dir or self.custom_templates):
+            raise InputError("--template-hits needs --mmcif-dir or --templates (where the template structures are)")
 
 
 def build_pipeline(search: SearchSettings, hits: TemplateHitSettings,
@@ -75,13 +84,17 @@ def build_pipeline(search: SearchSettings, hits: TemplateHitSettings,
     """The data pipeline with the search runners of ``search``, the template featurizer of ``hits`` and the
     ``direct_templates`` (:class:`~mindsponge_fold.data.pipeline.DirectTemplate`)."""
     cache = search.tool_cache_dir
+    custom = custom_templates.template_files(hits.custom_templates) if hits.custom_templates else ()
+    if custom and (search.pdb70_database or search.pdb_seqres_database):
+        raise InputError("--templates replaces the template search: drop --pdb70-database / --pdb-seqres-database")
     featurizer = None
-    if hits.mmcif_dir:
+    if hits.mmcif_dir or (custom and hits.hit_files):      # custom templates alone are aligned, not featurised hits
         featurizer = templates.TemplateHitFeaturizer(
-            mmcif_dir=hits.mmcif_dir, max_template_date=hits.max_template_date, max_hits=hits.max_templates,
+            mmcif_dir=hits.mmcif_dir or "", max_template_date=hits.max_template_date, max_hits=hits.max_templates,
             kalign=Kalign(hits.kalign_binary, cache_dir=cache),
             release_dates=templates.parse_release_dates(hits.release_dates) if hits.release_dates else {},
-            obsolete_pdbs=templates.parse_obsolete(hits.obsolete_pdbs) if hits.obsolete_pdbs else {})
+            obsolete_pdbs=templates.parse_obsolete(hits.obsolete_pdbs) if hits.obsolete_pdbs else {},
+            mmcif_files=custom_templates.files_by_pdb_id(custom) if custom else None)
     searcher = None
     if search.pdb70_database:
         searcher = HHSearch([search.pdb70_database], n_cpu=search.n_cpu, cache_dir=cache)
@@ -96,4 +109,5 @@ def build_pipeline(search: SearchSettings, hits: TemplateHitSettings,
         template_featurizer=featurizer, direct_templates=tuple(direct_templates),
         max_template_date=hits.max_template_date, jackhmmer_uniref90=jack(search.uniref90_database),
         jackhmmer_mgnify=jack(search.mgnify_database), hhblits_bfd=bfd, template_searcher=searcher,
-        use_small_bfd=search.use_small_bfd, jackhmmer_small_bfd=jack(search.small_bfd_database))
+        use_small_bfd=search.use_small_bfd, jackhmmer_small_bfd=jack(search.small_bfd_database),
+        custom_templates=custom)

@@ -319,7 +319,8 @@ class TemplateHitFeaturizer:
     whose template_sequence repeats an earlier one, and give one all-zero template (empty name) when nothing is
     usable; ``dedup_sequences`` forces the dedup either way. Prefilters as AlphaFold: release date after
     ``max_template_date``, aligned fraction <= 10% of the query, hit shorter than 10 residues. A hit whose mmCIF
-    is missing or unusable is skipped with a warning."""
+    is missing or unusable is skipped with a warning. ``mmcif_files`` ({pdb id: path}, custom templates) replaces
+    the lookup of ``mmcif_dir``/<pdb id>.cif: a hit of another entry is skipped."""
     mmcif_dir: str
     max_template_date: str
     max_hits: int = 20
@@ -328,9 +329,10 @@ class TemplateHitFeaturizer:
     obsolete_pdbs: dict = dataclasses.field(default_factory=dict)
     dedup_sequences: bool | None = None     # None: only for hmmsearch-style hits
     strict_error_check: bool = False
+    mmcif_files: dict | None = None
 
     def __post_init__(self):
-        if not Path(self.mmcif_dir).is_dir():
+        if self.mmcif_files is None and not Path(self.mmcif_dir).is_dir():
             raise InputError("mmCIF directory not found", self.mmcif_dir)
         self._cutoff = parse_date(self.max_template_date)
 
@@ -353,7 +355,9 @@ class TemplateHitFeaturizer:
         reason = self._prefilter(hit, pdb_id, query_sequence)
         if reason:
             return None, (f"{pdb_id}_{chain}: {reason}" if self.strict_error_check else None), None
-        cif = Path(self.mmcif_dir) / f"{pdb_id}.cif"
+        if self.mmcif_files is not None and pdb_id not in self.mmcif_files:
+            return None, None, f"{pdb_id}_{chain} (rank {hit.index}): not among the given template files"
+        cif = self.mmcif_files[pdb_id] if self.mmcif_files is not None else Path(self.mmcif_dir) / f"{pdb_id}.cif"
         try:
             mmcif = mmcif_lib.parse_mmcif(cif)
         except InputError as e:
