@@ -88,6 +88,13 @@ def add_search_arguments(group) -> None:
                        help="small BFD for jackhmmer -> small_bfd_hits.sto (--db-preset reduced_dbs)")
     group.add_argument("--pdb70-database", help="HH-suite db prefix for hhsearch -> pdb70_hits.hhr (template hits)")
     group.add_argument("--pdb-seqres-database", help="FASTA for hmmsearch -> pdb_hits.sto (template hits)")
+    group.add_argument("--use-mmseqs2", action="store_true",
+                       help="search with MMseqs2 (as ColabFold) on local --mmseqs2-database(s) -> mmseqs2_hits.a3m, "
+                            "instead of jackhmmer/hhblits")
+    group.add_argument("--mmseqs2-database", action="append", default=[], metavar="DB",
+                       help="MMseqs2 sequence database prefix (mmseqs createdb) or FASTA (repeatable, hits in order)")
+    group.add_argument("--mmseqs2-index-dir", metavar="DIR",
+                       help="index FASTA databases into DIR once and reuse them (default: per search)")
     group.add_argument("--n-cpu", type=int, default=2, help="threads per search tool")
     group.add_argument("--tool-cache-dir", help="cache search-tool results here (key: binary + args + input hashes)")
 
@@ -115,7 +122,8 @@ def search_settings(args: argparse.Namespace):
                           bfd_database=tuple(args.bfd_database), pdb70_database=args.pdb70_database,
                           pdb_seqres_database=args.pdb_seqres_database, n_cpu=args.n_cpu,
                           tool_cache_dir=args.tool_cache_dir, db_preset=args.db_preset,
-                          small_bfd_database=args.small_bfd_database)
+                          small_bfd_database=args.small_bfd_database, use_mmseqs2=args.use_mmseqs2,
+                          mmseqs2_database=tuple(args.mmseqs2_database), mmseqs2_index_dir=args.mmseqs2_index_dir)
 
 
 def template_hit_settings(args: argparse.Namespace):

@@ -30,6 +30,7 @@ MSA_FILES = (
     ("mgnify", ("mgnify_hits.sto",)),
 )
 SMALL_BFD_FILE = "small_bfd_hits.sto"      # the bfd role under --db-preset reduced_dbs (jackhmmer on small BFD)
+MMSEQS2_FILE = "mmseqs2_hits.a3m"          # the one MSA with --use-mmseqs2 (ColabFold-style MMseqs2 search)
 TEMPLATE_HIT_FILES = ("pdb70_hits.hhr", "pdb_hits.sto")
 
 _HHBLITS_LOOKUP = np.full(256, -1, dtype=np.int32)
@@ -141,6 +142,8 @@ class DataPipeline:
     ``custom_templates`` (mmCIF files, ``data.custom_templates``): with template hits (given files only, no
     directory lookup or search) the hits are read from these files; without, each file's best chain is aligned.
 
+    ``mmseqs2`` (ColabFold-style): its a3m, mmseqs2_hits.a3m (read when present, else searched), is the only MSA.
+
     ``use_small_bfd`` (AlphaFold's reduced_dbs): the bfd MSA is small_bfd_hits.sto only, computed with
     ``jackhmmer_small_bfd`` when missing (full_dbs: bfd_uniclust_hits.a3m from ``hhblits_bfd``).
 
@@ -159,10 +162,13 @@ class DataPipeline:
     use_small_bfd: bool = False
     jackhmmer_small_bfd: object = None
     custom_templates: tuple = ()             # --templates mmCIF files (data.custom_templates)
+    mmseqs2: object = None                   # tools.MMseqs2: its a3m (mmseqs2_hits.a3m) is the only MSA
 
     @property
     def msa_files(self) -> tuple:
         """(role, candidate file names) of the MSAs read, in AlphaFold's order."""
+        if self.mmseqs2 is not None:
+            return (("mmseqs2", (MMSEQS2_FILE,)),)
         if not self.use_small_bfd:
             return MSA_FILES
         return tuple((role, (SMALL_BFD_FILE,) if role == "bfd" else names) for role, names in MSA_FILES)
@@ -176,10 +182,11 @@ class DataPipeline:
             if (msa_dir / name).exists():
                 return parsers.read_msa(msa_dir / name, max_sequences=max_hits)
         bfd = self.jackhmmer_small_bfd if self.use_small_bfd else self.hhblits_bfd
-        runner = {"uniref90": self.jackhmmer_uniref90, "bfd": bfd, "mgnify": self.jackhmmer_mgnify}[role]
+        runner = {"uniref90": self.jackhmmer_uniref90, "bfd": bfd, "mgnify": self.jackhmmer_mgnify,
+                  "mmseqs2": self.mmseqs2}[role]
         if runner is None:
             return None
-        if role == "bfd" and not self.use_small_bfd:
+        if role == "mmseqs2" or (role == "bfd" and not self.use_small_bfd):
             text, path = runner.query(str(fasta_path))["a3m"], msa_dir / names[0]
         else:
             text, path = runner.query(str(fasta_path), max_hits)["sto"], msa_dir / names[0]

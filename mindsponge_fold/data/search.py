@@ -9,7 +9,7 @@ import dataclasses
 
 from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.data import custom_templates, pipeline, templates
-from mindsponge_fold.data.tools import HHBlits, HHSearch, Hmmsearch, Jackhmmer, Kalign
+from mindsponge_fold.data.tools import HHBlits, HHSearch, Hmmsearch, Jackhmmer, Kalign, MMseqs2
 
 
 DB_PRESETS = ("full_dbs", "reduced_dbs")
@@ -33,8 +33,12 @@ class SearchSettings:
     tool_cache_dir: str | None = None
     db_preset: str = "full_dbs"
     small_bfd_database: str | None = None
+    use_mmseqs2: bool = False                  # ColabFold-style: MMseqs2 on local databases replaces the MSA searches
+    mmseqs2_database: tuple = ()               # MMseqs2 sequence databases or FASTAs (tools.mmseqs)
+    mmseqs2_index_dir: str | None = None       # where FASTAs are indexed (reused); None: per search
 
     def __post_init__(self):
+        self._check_mmseqs2()
         if self.db_preset not in DB_PRESETS:
             raise InputError(f"--db-preset must be one of {', '.join(DB_PRESETS)}, got {self.db_preset!r}")
         if self.db_preset == "reduced_dbs":
@@ -48,6 +52,24 @@ class SearchSettings:
             raise InputError("--small-bfd-database is for --db-preset reduced_dbs (full_dbs, the default, searches "
                              "--bfd-database with hhblits)")
 
+    def _check_mmseqs2(self) -> None:
+        if self.mmseqs2_database and not self.use_mmseqs2:
+            raise InputError("--mmseqs2-database is searched with --use-mmseqs2: add it (or drop the database)")
+        if not self.use_mmseqs2:
+            return
+        if not self.mmseqs2_database:
+            raise InputError("--use-mmseqs2 needs --mmseqs2-database DB (a local MMseqs2 sequence database or FASTA; "
+                             "repeatable)")
+        others = [flag for flag, given in (("--uniref90-database", self.uniref90_database),
+                                           ("--mgnify-database", self.mgnify_database),
+                                           ("--bfd-database", self.bfd_database),
+                                           ("--small-bfd-database", self.small_bfd_database),
+                                           ("--pdb70-database", self.pdb70_database),
+                                           ("--pdb-seqres-database", self.pdb_seqres_database)) if given]
+        if others:
+            raise InputError(f"--use-mmseqs2 replaces the jackhmmer/hhblits searches (and the template search, which "
+                             f"reads their uniref90 MSA): drop {', '.join(others)}")
+
     @property
     def use_small_bfd(self) -> bool:
         return self.db_preset == "reduced_dbs"
@@ -56,7 +78,7 @@ class SearchSettings:
     def can_search(self) -> bool:
         """True when at least one search database is given."""
         return any((self.uniref90_database, self.mgnify_database, self.bfd_database, self.small_bfd_database,
-                    self.pdb70_database, self.pdb_seqres_database))
+                    self.pdb70_database, self.pdb_seqres_database, self.mmseqs2_database))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,4 +132,6 @@ def build_pipeline(search: SearchSettings, hits: TemplateHitSettings,
         max_template_date=hits.max_template_date, jackhmmer_uniref90=jack(search.uniref90_database),
         jackhmmer_mgnify=jack(search.mgnify_database), hhblits_bfd=bfd, template_searcher=searcher,
         use_small_bfd=search.use_small_bfd, jackhmmer_small_bfd=jack(search.small_bfd_database),
-        custom_templates=custom)
+        custom_templates=custom,
+        mmseqs2=MMseqs2(tuple(search.mmseqs2_database), n_cpu=search.n_cpu, index_dir=search.mmseqs2_index_dir,
+                        cache_dir=cache) if search.use_mmseqs2 else None)
