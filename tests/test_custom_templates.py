@@ -66,6 +66,9 @@ def test_directory_best_first_and_unrelated_file_skipped(tmp_path, capsys):
     assert "1psm.cif: --templates: skipped" in err
     _assert_native_template(raw, 0, query, "2crb", "A")
     assert list(raw["template_sum_probs"][:, 0]) == [100.0, 90.0]
+    status, out = _make_features(tmp_path, query, _alignments("2crb_A"), "--templates", str(templates),
+                                 "--max-templates", "1", name="one")
+    assert status == 0 and list(np.load(out)["template_domain_names"]) == [b"2crb_A"]
 
 
 def test_best_chain_of_a_multichain_file_through_predict_features(tmp_path):

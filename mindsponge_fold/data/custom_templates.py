@@ -1,13 +1,14 @@
 """Custom templates (``--templates PATH``, as ColabFold offers): mmCIF files named by the user instead of a template
 search over the PDB.
 
-Without template hits, each file gives one template (supplement 1.2.3, template features): of its protein chains,
-the one whose BLOSUM62 global alignment to the query (``templates.blosum62_query_to_template``) has the most
-identical query residues resolved in the structure; a file whose best chain matches 10% of the query or less is
-skipped with a warning (AlphaFold's template prefilter drops hits aligning <= 10% of the query). Templates are
-ordered best-aligned first (the model reads the first ``max_templates`` of them in order). With template hits (an
-.hhr / hmmsearch file), the hits are featurised by ``templates.TemplateHitFeaturizer`` against these files only
-(a hit <pdb_id>_<chain> is looked up as the file whose lower-case stem is <pdb_id>).
+Without template hits, each file gives one template (in place of supplement 1.2.3's template search; the features
+of supplement Table 1): of its protein chains, the one whose BLOSUM62 global alignment to the query
+(``templates.blosum62_query_to_template``) has the most identical query residues resolved in the structure; a file
+whose best chain matches 10% of the query or less is skipped with a warning (AlphaFold's template prefilter drops
+hits aligning <= 10% of the query). Templates are ordered best-aligned first, at most ``--max-templates`` (the model
+reads the first ones in order). With template hits (an .hhr / hmmsearch file), the hits are featurised by
+``templates.TemplateHitFeaturizer`` against these files only (a hit <pdb_id>_<chain> is looked up as the file whose
+lower-case stem is <pdb_id>).
 """
 from __future__ import annotations
 
@@ -75,9 +76,10 @@ def best_chain(query: str, path) -> tuple:
     return chain, score, q2t
 
 
-def custom_template_features(query: str, files, first_sum_probs: float = 100.0) -> list:
-    """One feature dict per usable file (its best chain), best-aligned first; ``template_sum_probs`` counts down
-    by 10 from ``first_sum_probs`` (there is no search score; the model does not read it)."""
+def custom_template_features(query: str, files, first_sum_probs: float = 100.0, max_templates: int = 20) -> list:
+    """One feature dict per usable file (its best chain), best-aligned first, at most ``max_templates``;
+    ``template_sum_probs`` counts down by 10 from ``first_sum_probs`` (there is no search score; the model does not
+    read it)."""
     chosen = []
     for path in files:
         chain, score, q2t = best_chain(query, path)
@@ -88,7 +90,7 @@ def custom_template_features(query: str, files, first_sum_probs: float = 100.0) 
         chosen.append((score, str(path), chain, q2t))
     chosen.sort(key=lambda c: -c[0])                     # stable: equal scores keep the files' order
     out = []
-    for score, path, chain, q2t in chosen:
+    for score, path, chain, q2t in chosen[:max_templates]:
         sum_probs = max(first_sum_probs - 10.0 * len(out), 0.0)
         out.append(templates.direct_template_features(query, path, chain, np.asarray(q2t), sum_probs=sum_probs))
     return out

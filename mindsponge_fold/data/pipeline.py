@@ -162,6 +162,7 @@ class DataPipeline:
     use_small_bfd: bool = False
     jackhmmer_small_bfd: object = None
     custom_templates: tuple = ()             # --templates mmCIF files (data.custom_templates)
+    max_custom_templates: int = 20
     mmseqs2: object = None                   # tools.MMseqs2: its a3m (mmseqs2_hits.a3m) is the only MSA
 
     @property
@@ -279,7 +280,7 @@ class DataPipeline:
         hits = self._template_hits(sequence, msa_dir, template_hit_files)
         if self.custom_templates and not hits:
             found += custom_lib.custom_template_features(sequence, self.custom_templates,
-                                                        max(100.0 - 10.0 * len(found), 0.0))
+                                                        max(100.0 - 10.0 * len(found), 0.0), self.max_custom_templates)
         if hits:
             if self.template_featurizer is None:
                 raise InputError("template hits given but no mmCIF directory to read the template structures from")

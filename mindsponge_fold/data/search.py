@@ -132,6 +132,6 @@ def build_pipeline(search: SearchSettings, hits: TemplateHitSettings,
         max_template_date=hits.max_template_date, jackhmmer_uniref90=jack(search.uniref90_database),
         jackhmmer_mgnify=jack(search.mgnify_database), hhblits_bfd=bfd, template_searcher=searcher,
         use_small_bfd=search.use_small_bfd, jackhmmer_small_bfd=jack(search.small_bfd_database),
-        custom_templates=custom,
+        custom_templates=custom, max_custom_templates=hits.max_templates,
         mmseqs2=MMseqs2(tuple(search.mmseqs2_database), n_cpu=search.n_cpu, index_dir=search.mmseqs2_index_dir,
                         cache_dir=cache) if search.use_mmseqs2 else None)
