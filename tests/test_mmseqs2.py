@@ -69,10 +69,14 @@ def test_mmseqs2_search_to_msa_features(tmp_path, databases, capsys):
     assert msa2.sequences == [QUERY] + 2 * msa.sequences[1:]
     np.testing.assert_array_equal(np.load(tmp_path / "from_db.npz")["msa"], raw["msa"])       # duplicates dropped
 
-    # reuse of the index: a second search does not rebuild it
-    status, _ = _make_features(tmp_path, "again", "--use-mmseqs2", "--mmseqs2-database", str(fasta),
-                               "--mmseqs2-index-dir", str(index))
+    # reuse of the index: a second search does not rebuild it; with --tool-cache-dir the result is kept
+    status, again = _make_features(tmp_path, "again", "--use-mmseqs2", "--mmseqs2-database", str(fasta),
+                                   "--mmseqs2-index-dir", str(index), "--tool-cache-dir", str(tmp_path / "cache"))
     assert status == 0 and (built / "db").stat().st_mtime_ns == stamp
+    from mindsponge_fold.data.tools import MMseqs2
+    cached = MMseqs2((str(fasta),), index_dir=str(index), cache_dir=str(tmp_path / "cache")).query(
+        str(tmp_path / "q.fasta"))
+    assert cached["cached"] and cached["a3m"] == (again / "mmseqs2_hits.a3m").read_text()
 
     # a precomputed mmseqs2_hits.a3m in the alignment directory is read, not searched again
     kept = msa_dir / "mmseqs2_hits.a3m"
