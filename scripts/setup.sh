@@ -9,7 +9,7 @@ want_tools="${MSF_INSTALL_TOOLS:-0}"
 for a in "$@"; do
   case "$a" in
     --tools) want_tools=1 ;;
-    -h|--help) echo "usage: scripts/setup.sh [--tools]   (creates .venv, installs requirements; --tools also apt-installs hmmer hhsuite kalign tm-align)"; exit 0 ;;
+    -h|--help) echo "usage: scripts/setup.sh [--tools]   (creates .venv, installs requirements; --tools also apt-installs hmmer hhsuite kalign tm-align mmseqs2)"; exit 0 ;;
     *) echo "setup.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -27,7 +27,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 if [ "$want_tools" = "1" ]; then
   missing=()
-  for b in jackhmmer:hmmer hhblits:hhsuite kalign:kalign TMscore:tm-align; do
+  for b in jackhmmer:hmmer hhblits:hhsuite kalign:kalign TMscore:tm-align mmseqs:mmseqs2; do
     command -v "${b%%:*}" >/dev/null 2>&1 || missing+=("${b##*:}")
   done
   if [ ${#missing[@]} -gt 0 ]; then

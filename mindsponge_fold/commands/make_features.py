@@ -4,7 +4,8 @@ Alignments are read from --alignments-dir under AlphaFold's names (uniref90_hits
 mgnify_hits.sto, pdb70_hits.hhr); a missing one is computed when its database is given (--uniref90-database ...).
 Templates: search hits (--template-hits, or pdb70_hits.hhr / pdb_hits.sto in the directory) read with --mmcif-dir,
 and/or direct templates --template MMCIF:CHAIN[:MAP] with MAP = 'identity', a JSON file holding the L-long
-query->template index list (-1 = unaligned), or omitted for a BLOSUM62 global alignment.
+query->template index list (-1 = unaligned), or omitted for a BLOSUM62 global alignment, and/or custom templates
+--templates MMCIF|DIR (each file's best-aligning chain; with --template-hits, the hits read from those files only).
 Every input must belong to the query: an MSA whose first row is not the query sequence (after AlphaFold's
 normalisation: a3m insertions and Stockholm query-gap columns removed) and a template-hit file computed for another
 query (an .hhr hit whose aligned query residues are not this query's, an hmmsearch hit spanning another number of
@@ -29,8 +30,6 @@ def add_arguments(parser) -> None:
     t = parser.add_argument_group("templates")
     t.add_argument("--template", action="append", default=[], metavar="MMCIF:CHAIN[:MAP]",
                    help="direct template; MAP = identity | mapping.json | omitted (BLOSUM62 global alignment)")
-    t.add_argument("--template-hits", action="append", default=[], metavar="FILE",
-                   help="template search output (.hhr from hhsearch, .sto from hmmsearch)")
     options.add_template_hit_arguments(t)
     g = parser.add_argument_group("ground truth (training labels)")
     g.add_argument("--ground-truth", metavar="MMCIF:CHAIN", help="add all_atom_positions/all_atom_mask/resolution")
@@ -85,17 +84,15 @@ def direct_templates(specs) -> tuple:
 def make_features(args) -> dict:
     """The raw feature dict for parsed ``args`` (what the command writes)."""
     from mindsponge_fold.data.search import build_pipeline
-    if args.template_hits and not args.mmcif_dir:
-        raise InputError("--template-hits needs --mmcif-dir (where the template structures are)")
-    data_pipeline = build_pipeline(options.search_settings(args), options.template_hit_settings(args),
-                                   direct_templates(args.template))
+    hits = options.template_hit_settings(args)
+    data_pipeline = build_pipeline(options.search_settings(args), hits, direct_templates(args.template))
     ground_truth = None
     if args.ground_truth:
         path, chain, extra = _split_spec(args.ground_truth, "--ground-truth")
         if extra is not None:
             raise InputError(f"--ground-truth must look like MMCIF:CHAIN, got {args.ground_truth!r}")
         ground_truth = (path, chain)
-    return data_pipeline.process(args.fasta, args.alignments_dir, template_hit_files=args.template_hits or None,
+    return data_pipeline.process(args.fasta, args.alignments_dir, template_hit_files=hits.hit_files or None,
                                  ground_truth=ground_truth, resolution=args.resolution)
 
 

@@ -79,15 +79,34 @@ def add_search_arguments(group) -> None:
     """Databases and options of the MSA / template searches (make-features and predict)."""
     group.add_argument("--uniref90-database", help="FASTA for jackhmmer -> uniref90_hits.sto")
     group.add_argument("--mgnify-database", help="FASTA for jackhmmer -> mgnify_hits.sto")
-    group.add_argument("--bfd-database", action="append", default=[], help="HH-suite db prefix(es) for hhblits")
+    group.add_argument("--bfd-database", action="append", default=[],
+                       help="HH-suite db prefix(es) for hhblits -> bfd_uniclust_hits.a3m (--db-preset full_dbs)")
+    group.add_argument("--db-preset", choices=("full_dbs", "reduced_dbs"), default="full_dbs",
+                       help="AlphaFold's: full_dbs (default) = BFD + Uniclust30 with hhblits; reduced_dbs = the "
+                            "small BFD with jackhmmer (needs --small-bfd-database)")
+    group.add_argument("--small-bfd-database", metavar="FASTA",
+                       help="small BFD for jackhmmer -> small_bfd_hits.sto (--db-preset reduced_dbs)")
     group.add_argument("--pdb70-database", help="HH-suite db prefix for hhsearch -> pdb70_hits.hhr (template hits)")
     group.add_argument("--pdb-seqres-database", help="FASTA for hmmsearch -> pdb_hits.sto (template hits)")
+    group.add_argument("--use-mmseqs2", action="store_true",
+                       help="search with MMseqs2 (as ColabFold) on local --mmseqs2-database(s) -> mmseqs2_hits.a3m, "
+                            "instead of jackhmmer/hhblits")
+    group.add_argument("--mmseqs2-database", action="append", default=[], metavar="DB",
+                       help="MMseqs2 sequence database prefix (mmseqs createdb) or FASTA (repeatable, hits in order)")
+    group.add_argument("--mmseqs2-index-dir", metavar="DIR",
+                       help="index FASTA databases into DIR once and reuse them (default: per search)")
     group.add_argument("--n-cpu", type=int, default=2, help="threads per search tool")
     group.add_argument("--tool-cache-dir", help="cache search-tool results here (key: binary + args + input hashes)")
 
 
 def add_template_hit_arguments(group) -> None:
-    """How template search hits become template features (make-features and predict)."""
+    """How template search hits become template features, and custom templates (make-features and predict)."""
+    group.add_argument("--templates", action="append", default=[], metavar="MMCIF|DIR",
+                       help="custom templates (repeatable): mmCIF files or directories of them; each file's "
+                            "best-aligning chain is aligned to the query, or with --template-hits the hits are "
+                            "read from these files only")
+    group.add_argument("--template-hits", action="append", default=[], metavar="FILE",
+                       help="template search output (.hhr from hhsearch, .sto from hmmsearch) for the query")
     group.add_argument("--mmcif-dir", help="directory of <pdb_id>.cif files for template hits")
     group.add_argument(MAX_TEMPLATE_DATE, default="2100-01-01",
                        help="drop templates released after this (YYYY-MM-DD)")
@@ -102,7 +121,9 @@ def search_settings(args: argparse.Namespace):
     return SearchSettings(uniref90_database=args.uniref90_database, mgnify_database=args.mgnify_database,
                           bfd_database=tuple(args.bfd_database), pdb70_database=args.pdb70_database,
                           pdb_seqres_database=args.pdb_seqres_database, n_cpu=args.n_cpu,
-                          tool_cache_dir=args.tool_cache_dir)
+                          tool_cache_dir=args.tool_cache_dir, db_preset=args.db_preset,
+                          small_bfd_database=args.small_bfd_database, use_mmseqs2=args.use_mmseqs2,
+                          mmseqs2_database=tuple(args.mmseqs2_database), mmseqs2_index_dir=args.mmseqs2_index_dir)
 
 
 def template_hit_settings(args: argparse.Namespace):
@@ -111,4 +132,5 @@ def template_hit_settings(args: argparse.Namespace):
     parse_date(args.max_template_date, MAX_TEMPLATE_DATE)        # a malformed date: said now, naming the option
     return TemplateHitSettings(mmcif_dir=args.mmcif_dir, max_template_date=args.max_template_date,
                                max_templates=args.max_templates, release_dates=args.release_dates,
-                               obsolete_pdbs=args.obsolete_pdbs, kalign_binary=args.kalign_binary)
+                               obsolete_pdbs=args.obsolete_pdbs, kalign_binary=args.kalign_binary,
+                               hit_files=tuple(args.template_hits), custom_templates=tuple(args.templates))

@@ -26,11 +26,12 @@ def add_arguments(parser) -> None:
                                             "pdb70_hits.hhr / pdb_hits.sto), or DIR itself for a single target")
     a.add_argument("--msa", metavar="A3M|DIR",
                    help="the MSA as a ColabFold-style a3m (query first), instead of any search: one file for one "
-                        "target, or a directory of <target>.a3m (no templates then)")
+                        "target, or a directory of <target>.a3m (templates only from --templates)")
     a.add_argument("--single-sequence", action="store_true",
                    help="no MSA search: the query alone is the MSA (targets without alignments)")
     options.add_search_arguments(parser.add_argument_group("search tools (run for alignments not in --alignments-dir)"))
-    options.add_template_hit_arguments(parser.add_argument_group("templates (used when --mmcif-dir is given)"))
+    options.add_template_hit_arguments(parser.add_argument_group(
+        "templates (--templates, or search hits read with --mmcif-dir)"))
     m = parser.add_argument_group("models")
     m.add_argument("--models", action="append", default=[], metavar="NAME[=WEIGHTS],...",
                    help=f"models to run, e.g. model_1_ptm=params_model_1_ptm.npz,model_2_ptm=... (default: "

@@ -16,6 +16,7 @@ import numpy as np
 from mindsponge_fold.common import residue_constants as rc
 from mindsponge_fold.common.errors import InputError, warn
 from mindsponge_fold.common.fileio import write_text
+from mindsponge_fold.data import custom_templates as custom_lib
 from mindsponge_fold.data import feature_shapes, parsers, templates
 from mindsponge_fold.data import mmcif as mmcif_lib
 from mindsponge_fold.data.msa_identifiers import species_id
@@ -28,6 +29,8 @@ MSA_FILES = (
     ("bfd", ("bfd_uniclust_hits.a3m", "bfd_uniref_hits.a3m", "small_bfd_hits.sto")),
     ("mgnify", ("mgnify_hits.sto",)),
 )
+SMALL_BFD_FILE = "small_bfd_hits.sto"      # the bfd role under --db-preset reduced_dbs (jackhmmer on small BFD)
+MMSEQS2_FILE = "mmseqs2_hits.a3m"          # the one MSA with --use-mmseqs2 (ColabFold-style MMseqs2 search)
 TEMPLATE_HIT_FILES = ("pdb70_hits.hhr", "pdb_hits.sto")
 
 _HHBLITS_LOOKUP = np.full(256, -1, dtype=np.int32)
@@ -136,6 +139,14 @@ def read_query(fasta_path, warnings: bool = True) -> tuple:
 class DataPipeline:
     """Assemble raw features. Search runners (tools.*) are optional: without them every alignment must exist.
 
+    ``custom_templates`` (mmCIF files, ``data.custom_templates``): with template hits (given files only, no
+    directory lookup or search) the hits are read from these files; without, each file's best chain is aligned.
+
+    ``mmseqs2`` (ColabFold-style): its a3m, mmseqs2_hits.a3m (read when present, else searched), is the only MSA.
+
+    ``use_small_bfd`` (AlphaFold's reduced_dbs): the bfd MSA is small_bfd_hits.sto only, computed with
+    ``jackhmmer_small_bfd`` when missing (full_dbs: bfd_uniclust_hits.a3m from ``hhblits_bfd``).
+
     Direct templates come first (sum_probs 100, 90, ... in the given order: they have no search score, the model
     does not read it; those released after ``max_template_date`` are dropped), then template search hits via
     ``template_featurizer``."""
@@ -148,6 +159,20 @@ class DataPipeline:
     hhblits_bfd: object = None
     jackhmmer_mgnify: object = None
     template_searcher: object = None
+    use_small_bfd: bool = False
+    jackhmmer_small_bfd: object = None
+    custom_templates: tuple = ()             # --templates mmCIF files (data.custom_templates)
+    max_custom_templates: int = 20
+    mmseqs2: object = None                   # tools.MMseqs2: its a3m (mmseqs2_hits.a3m) is the only MSA
+
+    @property
+    def msa_files(self) -> tuple:
+        """(role, candidate file names) of the MSAs read, in AlphaFold's order."""
+        if self.mmseqs2 is not None:
+            return (("mmseqs2", (MMSEQS2_FILE,)),)
+        if not self.use_small_bfd:
+            return MSA_FILES
+        return tuple((role, (SMALL_BFD_FILE,) if role == "bfd" else names) for role, names in MSA_FILES)
 
     def _max_hits(self, role: str) -> int | None:
         return {"uniref90": self.uniref_max_hits, "mgnify": self.mgnify_max_hits}.get(role)
@@ -157,10 +182,12 @@ class DataPipeline:
         for name in names:
             if (msa_dir / name).exists():
                 return parsers.read_msa(msa_dir / name, max_sequences=max_hits)
-        runner = {"uniref90": self.jackhmmer_uniref90, "bfd": self.hhblits_bfd, "mgnify": self.jackhmmer_mgnify}[role]
+        bfd = self.jackhmmer_small_bfd if self.use_small_bfd else self.hhblits_bfd
+        runner = {"uniref90": self.jackhmmer_uniref90, "bfd": bfd, "mgnify": self.jackhmmer_mgnify,
+                  "mmseqs2": self.mmseqs2}[role]
         if runner is None:
             return None
-        if role == "bfd":
+        if role == "mmseqs2" or (role == "bfd" and not self.use_small_bfd):
             text, path = runner.query(str(fasta_path))["a3m"], msa_dir / names[0]
         else:
             text, path = runner.query(str(fasta_path), max_hits)["sto"], msa_dir / names[0]
@@ -170,14 +197,15 @@ class DataPipeline:
     def _hit_files(self, msa_dir: Path, hit_files) -> list:
         """The template-hit files to read: the given ones, else (with a featurizer) those in the directory."""
         files = list(hit_files or [])
-        if not files and self.template_featurizer is not None:
+        if not files and self.template_featurizer is not None and not self.custom_templates:
             files = [msa_dir / n for n in TEMPLATE_HIT_FILES if (msa_dir / n).exists()]
         return files
 
     def _template_hits(self, query: str, msa_dir: Path, hit_files) -> list:
         hits = []
         files = self._hit_files(msa_dir, hit_files)
-        if not files and self.template_featurizer is not None and self.template_searcher is not None:
+        if not files and self.template_featurizer is not None and self.template_searcher is not None \
+                and not self.custom_templates:
             files = [self._run_template_search(msa_dir)]
         for path in files:
             hits += read_template_hits(path, query)
@@ -191,12 +219,17 @@ class DataPipeline:
         msa_dir = Path(msa_output_dir)
         if not msa_dir.is_dir():
             raise InputError("alignment directory not found", msa_dir)
-        for role, names in MSA_FILES:
+        for role, names in self.msa_files:
             path = next((msa_dir / n for n in names if (msa_dir / n).exists()), None)
             if path is not None:
                 check_msa_query(parsers.read_msa(path, max_sequences=self._max_hits(role)), sequence, query_source)
-        for path in self._hit_files(msa_dir, template_hit_files):
+        self.check_templates(sequence, msa_dir, template_hit_files)
+
+    def check_templates(self, sequence: str, msa_dir, template_hit_files=None) -> None:
+        """Parse the template-hit files (checked against the query) and the custom template mmCIFs."""
+        for path in self._hit_files(Path(msa_dir), template_hit_files):
             read_template_hits(path, sequence, warn_empty=False)     # (process warns about an empty one)
+        custom_lib.check_template_files(self.custom_templates)
 
     def _run_template_search(self, msa_dir: Path) -> Path:
         sto = parsers.read_text(msa_dir / "uniref90_hits.sto")
@@ -218,9 +251,9 @@ class DataPipeline:
         msa_dir = Path(msa_output_dir)
         if not msa_dir.is_dir():
             raise InputError("alignment directory not found", msa_dir)
-        msas = [m for role, names in MSA_FILES if (m := self._msa(role, names, input_fasta_path, msa_dir))]
+        msas = [m for role, names in self.msa_files if (m := self._msa(role, names, input_fasta_path, msa_dir))]
         if not msas:
-            expected = ", ".join(n for _, names in MSA_FILES for n in names)
+            expected = ", ".join(n for _, names in self.msa_files for n in names)
             raise InputError(f"no alignment files (expected some of: {expected})", msa_dir)
         for msa in msas:
             check_msa_query(msa, sequence, input_fasta_path)
@@ -245,6 +278,9 @@ class DataPipeline:
             found.append(templates.direct_template_features(sequence, t.mmcif_path, t.chain, t.query_to_template,
                                                             sum_probs=max(100.0 - 10.0 * len(found), 0.0)))
         hits = self._template_hits(sequence, msa_dir, template_hit_files)
+        if self.custom_templates and not hits:
+            found += custom_lib.custom_template_features(sequence, self.custom_templates,
+                                                        max(100.0 - 10.0 * len(found), 0.0), self.max_custom_templates)
         if hits:
             if self.template_featurizer is None:
                 raise InputError("template hits given but no mmCIF directory to read the template structures from")

@@ -334,7 +334,8 @@ class TemplateHitFeaturizer:
     usable; ``dedup_sequences`` forces the dedup either way. Prefilters as AlphaFold: release date after
     ``max_template_date``, aligned fraction <= 10% of the query, a duplicate of the query
     (:func:`is_duplicate_of_query`, when ``max_subsequence_ratio`` is set), hit shorter than 10 residues. A hit
-    whose mmCIF is missing or unusable is skipped with a warning."""
+    whose mmCIF is missing or unusable is skipped with a warning. ``mmcif_files`` ({pdb id: path}, custom
+    templates) replaces the lookup of ``mmcif_dir``/<pdb id>.cif: a hit of another entry is skipped."""
     mmcif_dir: str
     max_template_date: str
     max_hits: int = 20
@@ -348,9 +349,10 @@ class TemplateHitFeaturizer:
     max_subsequence_ratio: float | None = None
     record_release_dates: bool = False      # add template_release_date (YYYY-MM-DD bytes) per template
     strict_error_check: bool = False
+    mmcif_files: dict | None = None
 
     def __post_init__(self):
-        if not Path(self.mmcif_dir).is_dir():
+        if self.mmcif_files is None and not Path(self.mmcif_dir).is_dir():
             raise InputError("mmCIF directory not found", self.mmcif_dir)
         self._cutoff = parse_date(self.max_template_date)
 
@@ -377,7 +379,9 @@ class TemplateHitFeaturizer:
         reason = self._prefilter(hit, pdb_id, query_sequence)
         if reason:
             return None, (f"{pdb_id}_{chain}: {reason}" if self.strict_error_check else None), None
-        cif = Path(self.mmcif_dir) / f"{pdb_id}.cif"
+        if self.mmcif_files is not None and pdb_id not in self.mmcif_files:
+            return None, None, f"{pdb_id}_{chain} (rank {hit.index}): not among the given template files"
+        cif = self.mmcif_files[pdb_id] if self.mmcif_files is not None else Path(self.mmcif_dir) / f"{pdb_id}.cif"
         try:
             mmcif = mmcif_lib.parse_mmcif(cif)
         except InputError as e:

@@ -2,10 +2,12 @@
 model (supplement 1.2.7-1.2.9, ``data.transforms.process_features``).
 
 Raw features come from, in this order: a features file given to ``predict``; a ColabFold-style a3m given with
-``--msa`` (the whole MSA, no templates); single-sequence mode (the query is the whole MSA, no templates); or
+``--msa`` (the whole MSA); single-sequence mode (the query is the whole MSA); or
 ``data.pipeline.DataPipeline`` reading precomputed alignments and running the configured search tools (jackhmmer,
 hhblits, hhsearch / hmmsearch, kalign) for the missing ones. Search outputs (and a given a3m) are written into the
-target's ``msas/`` output directory, as AlphaFold does.
+target's ``msas/`` output directory, as AlphaFold does. Custom templates (``--templates``, with or without
+``--template-hits``: ``data.custom_templates``) are used in every mode but the features file; without them ``--msa``
+and single-sequence mode have no templates.
 """
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ class FeatureBuilder:
         self.single_sequence = bool(settings.single_sequence)
         self.msa = settings.msa
         self.can_search = settings.search.can_search
+        self.hit_files = tuple(settings.template_hits.hit_files)
+        self.given_templates = bool(settings.template_hits.custom_templates or self.hit_files)
         # the data pipeline of make-features, from the same settings (no direct templates here)
         self.pipeline = build_pipeline(settings.search, settings.template_hits)
         self.num_targets = 1
@@ -49,10 +53,12 @@ class FeatureBuilder:
             return
         if self.msa:
             self._given_msa(target)
-            return
-        precomputed = alignment_dir_for(target, self.alignments_dir, self.num_targets == 1)
+        precomputed = None if self.msa else alignment_dir_for(target, self.alignments_dir, self.num_targets == 1)
         if precomputed is not None:
-            self.pipeline.check_inputs(target.sequence, precomputed, f"{target.source} (target '{target.name}')")
+            self.pipeline.check_inputs(target.sequence, precomputed, f"{target.source} (target '{target.name}')",
+                                       self.hit_files or None)
+        elif self.given_templates:
+            self.pipeline.check_templates(target.sequence, ".", self.hit_files)
 
     def raw_features(self, target, work_dir: Path) -> dict:
         """Raw features of ``target``; ``work_dir`` is the target's (temporary) output directory: searches write
@@ -63,7 +69,7 @@ class FeatureBuilder:
             return self._given_msa_features(target, Path(work_dir))
         precomputed = alignment_dir_for(target, self.alignments_dir, self.num_targets == 1)
         if precomputed is None and self.single_sequence:
-            return single_sequence_features(target.sequence, target.description)
+            return {**single_sequence_features(target.sequence, target.description), **self._templates(target)}
         work_dir = Path(work_dir)
         if precomputed is not None and not self.can_search:
             msa_dir = precomputed            # read in place: nothing to compute, nothing written there
@@ -76,7 +82,8 @@ class FeatureBuilder:
         fasta = work_dir / "query.fasta"     # the pipeline (and the search tools) read the query from a file
         write_text(fasta, f">{target.description}\n{target.sequence}\n")
         try:
-            return self.pipeline.process(fasta, msa_dir, query_warnings=False)     # warned when the targets were read
+            return self.pipeline.process(fasta, msa_dir, template_hit_files=self.hit_files or None,
+                                         query_warnings=False)     # (warned when the targets were read)
         finally:
             fasta.unlink(missing_ok=True)
 
@@ -88,12 +95,20 @@ class FeatureBuilder:
         return path, msa
 
     def _given_msa_features(self, target, work_dir: Path) -> dict:
-        """Raw features with the ``--msa`` a3m as the MSA (copied to ``msas/``) and no templates."""
+        """Raw features with the ``--msa`` a3m as the MSA (copied to ``msas/``); templates only from --templates /
+        --template-hits."""
         path, msa = self._given_msa(target)
         (work_dir / "msas").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, work_dir / "msas" / path.name)
         return {**pipeline.make_sequence_features(target.sequence, target.description, len(target.sequence)),
-                **pipeline.make_msa_features([msa]), **templates.stack_template_features([], len(target.sequence))}
+                **pipeline.make_msa_features([msa]), **self._templates(target)}
+
+    def _templates(self, target) -> dict:
+        """Template features of the custom templates / given hits (none without them) for the --msa and
+        single-sequence modes."""
+        if not self.given_templates:
+            return templates.stack_template_features([], len(target.sequence))
+        return self.pipeline.template_features(target.sequence, Path("."), self.hit_files)
 
 
 def processed_features(target, raw: dict, cfg, seed: int) -> dict:

@@ -19,7 +19,8 @@ from mindsponge_fold.data import parsers, pipeline
 from mindsponge_fold.data.transforms import REQUIRED_RAW, canonical_raw_features
 
 STANDARD = set(rc.restypes)
-ALIGNMENT_NAMES = tuple(n for _, names in pipeline.MSA_FILES for n in names) + pipeline.TEMPLATE_HIT_FILES
+ALIGNMENT_NAMES = (tuple(n for _, names in pipeline.MSA_FILES for n in names) + (pipeline.MMSEQS2_FILE,)
+                   + pipeline.TEMPLATE_HIT_FILES)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,7 @@ _PLACEHOLDER = re.compile(r"\{(in|out):([^{}]+)\}")
 CACHE_ENV = "MSF_TOOL_CACHE"
 _INSTALL_HINT = "install it (scripts/setup.sh --tools) or pass its path"
 _PACKAGE = {"jackhmmer": "hmmer", "hmmsearch": "hmmer", "hmmbuild": "hmmer", "hhblits": "hhsuite",
-            "hhsearch": "hhsuite", "kalign": "kalign"}
+            "hhsearch": "hhsuite", "kalign": "kalign", "mmseqs2": "mmseqs2"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +111,7 @@ def run_tool(tool: str, binary: str, args: list, *, inputs: dict | None = None, 
     cache_dir = cache_dir if cache_dir is not None else default_cache_dir()
     key = cache_key(tool, binary, args, inputs, databases) if cache_dir else None
     if key:
-        hit = _cache_load(Path(cache_dir), tool, key)
+        hit = load_cached(cache_dir, tool, key)
         if hit is not None:
             return hit
     with tempfile.TemporaryDirectory(prefix=f"msf_{tool}_") as tmp:
@@ -151,14 +151,20 @@ def run_tool(tool: str, binary: str, args: list, *, inputs: dict | None = None, 
             texts[name] = Path(path).read_text(errors="replace")
     result = ToolResult(texts, stdout, stderr, seconds, False)
     if key:
-        write_json(Path(cache_dir) / tool / f"{key}.json",
-                   {"tool": tool, "cmd": [binary] + [str(a) for a in args], "outputs": texts, "stdout": stdout,
-                    "stderr": stderr, "seconds": seconds})
+        store_cached(cache_dir, tool, key, [binary] + [str(a) for a in args], result)
     return result
 
 
-def _cache_load(cache_dir: Path, tool: str, key: str):
-    path = cache_dir / tool / f"{key}.json"
+def store_cached(cache_dir, tool: str, key: str, cmd: list, result: ToolResult) -> None:
+    """Keep ``result`` under ``key`` (:func:`cache_key`) in ``cache_dir``."""
+    write_json(Path(cache_dir) / tool / f"{key}.json",
+               {"tool": tool, "cmd": cmd, "outputs": result.outputs, "stdout": result.stdout,
+                "stderr": result.stderr, "seconds": result.seconds})
+
+
+def load_cached(cache_dir, tool: str, key: str):
+    """The ToolResult stored under ``key`` (``cached`` True), or None."""
+    path = Path(cache_dir) / tool / f"{key}.json"
     if not path.exists():
         return None
     try:
