@@ -13,6 +13,8 @@ SUBCOMMANDS = {
     "params-table": ("params_table", "print the AlphaFold-name -> Cell-parameter table"),
     "make-features": ("make_features", "build AlphaFold raw features from a FASTA and alignments"),
     "make-mindrecord": ("make_mindrecord", "convert precomputed features + mmCIF labels to MindRecord"),
+    "make-distillation-set": ("make_distillation_set", "predict sequences and keep confident predictions as "
+                                                       "self-distillation training examples"),
     "train": ("train", "train or fine-tune the model"),
     "predict": ("predict", "FASTA -> structures with confidence (pLDDT, PAE, pTM), optionally relaxed"),
     "relax": ("relax", "Amber-relax a PDB file"),
