@@ -115,6 +115,7 @@ def test_training_mixes_sources_with_the_fraction_and_resumes(trainer, pdb_recor
             assert r["loss/predicted_lddt"] == 0.0
         else:
             assert r["loss/predicted_lddt"] > 0.0
+    assert [d["source"] for d in log[0]["epoch_draws"]] == [expected[0]]     # the epoch draw that step 1 began
     last = log[-1]
     assert f"pdb {last['count/pdb']} distillation {last['count/distillation']}" in stdout
     assert "epoch 0 (distillation): 1 draws of 1 distinct samples from 1 clusters (1 distillation)" in stdout
@@ -127,7 +128,7 @@ def test_training_mixes_sources_with_the_fraction_and_resumes(trainer, pdb_recor
         assert [r[key] for r in again] == [r[key] for r in log[1:]], key
 
 
-def test_make_distillation_set_command(tmp_path):
+def test_make_distillation_set_command(tmp_path, capsys):
     """A tiny random model predicts 1psm_A from its alignments; the kept example is labelled (is_distillation 1,
     resolution 0) with exactly the residues below the pLDDT threshold masked, and make-mindrecord accepts it."""
     from mindsponge_fold.cli import main
@@ -150,6 +151,8 @@ def test_make_distillation_set_command(tmp_path):
     assert int(low.sum()) == entry["masked"] and entry["mean_plddt"] == pytest.approx(np.mean(entry["plddt"]), 1e-3)
     np.testing.assert_array_equal(example["all_atom_mask"].sum(-1) == 0, low)
     assert example["msa"].shape[0] > 1 and example["all_atom_positions"].shape == (38, 37, 3)
+    capsys.readouterr()
     assert main(argv) == 0                                       # a rerun skips the finished target
+    assert "1psm_A: done in an earlier run, skipped" in capsys.readouterr().err
     manifest = mr.convert(out / "features", tmp_path / "d.mindrecord", progress=False)
     assert manifest["samples"]["1psm_A"]["is_distillation"] is True

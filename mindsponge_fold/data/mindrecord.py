@@ -422,7 +422,7 @@ def convert(features_dir, out, num_shards: int = 1, mmcif_dir=None, allow_pickle
     before its first shard leaves no directory behind; one that skips every sample warns (the dataset is empty).
     ``chain_table``: make-training-set's ``chains.tsv``; each sample's row (cluster id / size, resolution, release
     date) is stored in its manifest entry for the sampler (:mod:`.sampling`)."""
-    from mindsponge_fold.data.sampling import annotate_samples, read_chain_table
+    from mindsponge_fold.data.sampling import annotate_samples, check_table_lists, read_chain_table
     table = read_chain_table(chain_table) if chain_table is not None else None
     if num_shards < 1:
         raise InputError(f"--shards must be >= 1, got {num_shards}")
@@ -431,6 +431,8 @@ def convert(features_dir, out, num_shards: int = 1, mmcif_dir=None, allow_pickle
     out = Path(out)
     check_output_file(manifest_path(out), "MindRecord output")
     inputs = discover_inputs(features_dir)
+    if table is not None:
+        check_table_lists([name for name, _ in inputs], table, chain_table)
     if not allow_pickle:
         for _, path in inputs:
             if _is_pickle(path):

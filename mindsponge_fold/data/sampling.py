@@ -131,15 +131,20 @@ def draw_summary(names: list[str], draw, manifest: dict) -> dict:
 CHAIN_FIELDS = ("cluster_id", "cluster_size", "resolution", "release_date")
 
 
+def check_table_lists(names, table: dict, source=None) -> None:
+    """InputError when the chain table does not list every sample name (checked before anything is written)."""
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise InputError(f"{len(missing)} sample(s) are not in the chain table (e.g. '{missing[0]}')", source)
+
+
 def annotate_samples(manifest: dict, table: dict | None, source=None) -> bool:
     """Store each sample's chain-table row (:data:`CHAIN_FIELDS`) in its manifest entry (``table`` None: remove
     them, every sample is its own cluster). A sample the table does not list is an InputError. Returns whether any
     entry changed."""
     samples = manifest["samples"]
     if table is not None:
-        missing = [n for n in samples if n not in table]
-        if missing:
-            raise InputError(f"{len(missing)} sample(s) are not in the chain table (e.g. '{missing[0]}')", source)
+        check_table_lists(samples, table, source)
     changed = False
     for name, entry in samples.items():
         before = dict(entry)

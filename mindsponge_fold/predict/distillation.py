@@ -60,7 +60,11 @@ def make_distillation_set(settings: DistillationSettings) -> dict:
     summary = {}
     if summary_path.exists():
         import json
-        summary = json.loads(summary_path.read_text())
+        try:
+            summary = json.loads(summary_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InputError("not a make-distillation-set summary (invalid JSON); delete it to start over",
+                             summary_path) from None
     say(f"loading model {spec.describe()}")
     spec.runner = models.load_runner(spec, settings.models)
     for i, target in enumerate(targets, start=1):
