@@ -144,6 +144,7 @@ def test_make_distillation_set_command(tmp_path, capsys):
     summary = json.loads((out / "distillation_summary.json").read_text())
     entry = summary["1psm_A"]
     assert entry["residues"] == 38 and entry["kept"] is True
+    assert 0 < entry["masked"] < entry["residues"]               # the random model's pLDDT straddles 50
     with np.load(out / "features" / "1psm_A.npz") as z:
         example = {k: z[k] for k in z.files}
     assert float(example["is_distillation"]) == 1.0 and float(example["resolution"]) == 0.0

@@ -1,7 +1,7 @@
 """Training data loader: MindRecord shards (from ``make-mindrecord``) -> batches of processed training features.
 
-A ``mindspore.dataset.MindDataset`` pipeline: the rank's share of the samples (``num_shards``/``shard_id``), a
-shuffle, per-sample feature processing in parallel workers (:func:`mindsponge_fold.data.transforms.run_pipeline` in
+A ``mindspore.dataset.MindDataset`` pipeline: the rank's share of the epoch's draw of samples (below),
+per-sample feature processing in parallel workers (:func:`mindsponge_fold.data.transforms.run_pipeline` in
 training mode: block deletion, template subsampling, crop, a fresh MSA sample per recycling iteration, loss targets,
 padding to the crop size), then batching.
 
