@@ -157,3 +157,22 @@ def test_make_distillation_set_command(tmp_path, capsys):
     assert "1psm_A: done in an earlier run, skipped" in capsys.readouterr().err
     manifest = mr.convert(out / "features", tmp_path / "d.mindrecord", progress=False)
     assert manifest["samples"]["1psm_A"]["is_distillation"] is True
+
+
+def test_pdb_only_heads_are_gated_by_is_distillation():
+    """pLDDT, PAE and experimentally-resolved losses (resolution-filtered in AlphaFold) are zero for a distillation
+    example even at a resolution inside their window; the other heads are not gated. (Last in this module: it runs
+    kernels in PyNative mode, after which the trainer fixture could no longer set the device.)"""
+    from mindspore import Tensor
+
+    from mindsponge_fold.common.config import load_config
+    from mindsponge_fold.train.losses import AlphaFoldLoss
+    loss = AlphaFoldLoss(load_config("model_1_ptm"))
+    gated = {"predicted_lddt", "predicted_aligned_error", "experimentally_resolved"}
+    assert set(loss.resolution_windows) == gated
+    one = Tensor(np.float32(1.0))
+    for flag in (0.0, 1.0):
+        batch = {"resolution": Tensor(np.float32(2.0)), "is_distillation": Tensor(np.float32(flag))}
+        for name in sorted(gated | {"distogram", "masked_msa"}):
+            value = float(loss._resolution_gate(name, one, batch).asnumpy())
+            assert value == (0.0 if (flag and name in gated) else 1.0), (name, flag)
