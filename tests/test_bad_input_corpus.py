@@ -675,6 +675,48 @@ def _(w):
     return make_mindrecord(w, w.path("feats"))
 
 
+@case("mindrecord-chain-table-bad-header", "@chains.tsv", "header must be chain_id")
+def _(w):
+    w.npz("feats/s1.npz", raw_reference())
+    return make_mindrecord(w, w.path("feats"), "--chain-table", w.text("chains.tsv", "chain\tcluster\ns1\t1\n"))
+
+
+@case("mindrecord-chain-table-missing-sample", "@chains.tsv", "1 sample(s) are not in the chain table (e.g. 's1')")
+def _(w):
+    w.npz("feats/s1.npz", raw_reference())
+    header = "chain_id\tlength\tresolution\trelease_date\tcluster_id\tcluster_size\n"
+    return make_mindrecord(w, w.path("feats"), "--chain-table",
+                           w.text("chains.tsv", header + "s2\t97\t2.0\t2001-01-01\tc1\t1\n"))
+
+
+@case("train-distillation-fraction-out-of-range", "--distillation-fraction must be in [0, 1], got 1.5")
+def _(w):
+    return train(w, "--distillation-data", w.path("d.mindrecord"), "--distillation-fraction", "1.5")
+
+
+@case("train-distillation-data-missing", "@d.mindrecord.manifest.json", "no manifest")
+def _(w):
+    import shutil
+
+    from mindsponge_fold.data import mindrecord as mr
+    w.npz("feats/s1.npz", raw_reference())
+    mr.convert(w.path("feats"), w.path("data/train.mindrecord"), progress=False)
+    shutil.rmtree(w.path("feats"))
+    return train(w, "--distillation-data", w.path("d.mindrecord"))
+
+
+@case("distillation-set-two-models", "give exactly one model", "got 2")
+def _(w):
+    return ["make-distillation-set", "--fasta", w.fasta(), "--single-sequence", "--output-dir", w.path("d"),
+            "--models", "tiny,tiny_train", "--random-weights", "--device", "CPU"]
+
+
+@case("distillation-set-plddt-threshold-out-of-range", "--plddt-mask-threshold must be in [0, 100]", "got 150")
+def _(w):
+    return ["make-distillation-set", "--fasta", w.fasta(), "--single-sequence", "--output-dir", w.path("d"),
+            "--models", "tiny", "--random-weights", "--device", "CPU", "--plddt-mask-threshold", "150"]
+
+
 @case("mindrecord-pickle-of-a-list", "@feats/s1.pkl", "pickle holds a list")
 def _(w):
     w.bytes("feats/s1.pkl", pickle.dumps([1, 2, 3]))

@@ -9,8 +9,10 @@ from helpers import reference_path, shared_path
 
 from mindsponge_fold.common.config import load_config
 
-# The training tests' config: tiny_train with dropout off (deterministic losses: resume, data-parallel equality).
-TRAIN_OVERRIDES = ["train.dropout=false"]
+# The training tests' config: tiny_train with dropout off (deterministic losses: resume, data-parallel equality) and
+# uniform sampling (each sample once per epoch: the tests that check sharding count on it; the weighted sampler of
+# Suppl. 1.2.5 is tested in test_sampling.py).
+TRAIN_OVERRIDES = ["train.dropout=false", "data.train.sampling=uniform"]
 
 
 def train_config(extra=()):

@@ -15,6 +15,8 @@ SUBCOMMANDS = {
     "make-training-set": ("make_training_set", "PDB mmCIFs + per-chain alignments -> filtered, clustered training "
                                                "features (chains.tsv, report.tsv)"),
     "make-mindrecord": ("make_mindrecord", "convert precomputed features + mmCIF labels to MindRecord"),
+    "make-distillation-set": ("make_distillation_set", "predict sequences and keep confident predictions as "
+                                                       "self-distillation training examples"),
     "train": ("train", "train or fine-tune the model"),
     "predict": ("predict", "FASTA -> structures with confidence (pLDDT, PAE, pTM), optionally relaxed"),
     "relax": ("relax", "Amber-relax a PDB file"),

@@ -15,6 +15,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mmcif-dir", default=None,
                         help="take labels (atom37 coordinates, resolution) of sample <pdb>_<chain> from "
                              "DIR/<pdb>.cif when the feature file has none")
+    parser.add_argument("--chain-table", metavar="TSV",
+                        help="make-training-set's chains.tsv: each sample's cluster id / size, resolution and "
+                             "release date go into the manifest (training samples by cluster, Suppl. 1.2.5; "
+                             "without it every sample is its own cluster)")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="also read AlphaFold features.pkl-style pickles (they can run code: trusted files only)")
     parser.add_argument("--max-seq-length", type=int, default=None,
@@ -30,7 +34,8 @@ def run(args) -> int:
     if max_len is None:
         max_len = options.load_config_from_args(args).data.train.max_seq_length
     manifest = convert(args.features_dir, args.out, num_shards=args.shards, mmcif_dir=args.mmcif_dir,
-                       allow_pickle=args.allow_pickle, max_seq_length=max_len, progress=not args.no_progress)
+                       allow_pickle=args.allow_pickle, max_seq_length=max_len, progress=not args.no_progress,
+                       chain_table=args.chain_table)
     written = sum(s["num_samples"] for s in manifest["shards"])
     skipped = sum(len(s.get("skipped", {})) for s in manifest["shards"])
     print(f"{written} samples in {sum(1 for s in manifest['shards'] if s['file'])} shard file(s); "

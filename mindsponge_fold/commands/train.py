@@ -2,7 +2,8 @@
 
     mindsponge-fold train --config train_initial --data data/train.mindrecord \\
         [--val-data data/val.mindrecord] [--out runs/initial] [--resume [auto|CKPT]] [--init-from params.npz] \\
-        [--steps N] [--set train.batch_size=1 ...] [--device CPU|GPU|Ascend]
+        [--steps N] [--set train.batch_size=1 ...] [--device CPU|GPU|Ascend] \\
+        [--distillation-data data/distill.mindrecord --distillation-fraction 0.75]
 
 Data parallel: launch the same command under ``msrun`` (``scripts/train_cpu.sh``, ``train_gpu.sh``,
 ``train_ascend.sh``); each rank reads its shard, gradients are averaged, rank 0 writes checkpoints and logs.
@@ -27,6 +28,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", required=True, help="training data: a make-mindrecord --out path")
     parser.add_argument("--val-data", help="held-out data (make-mindrecord output) for periodic lDDT-Ca validation "
                                            "every train.eval_every steps")
+    parser.add_argument("--distillation-data", metavar="D",
+                        help="self-distillation examples (make-mindrecord output of make-distillation-set): each "
+                             "example comes from D with probability --distillation-fraction, else from --data")
+    parser.add_argument("--distillation-fraction", type=float, default=0.75,
+                        help="probability that an example is a distillation one (default 0.75, Suppl. 1.3)")
     parser.add_argument("--out", default="train_out", help="output directory: checkpoints/, train_log.jsonl, "
                                                            "training_curve.png, config.yaml")
     parser.epilog = EPILOG
@@ -57,6 +63,8 @@ def run(args) -> int:
 
     if args.steps is not None and args.steps < 1:
         raise InputError(f"--steps must be >= 1, got {args.steps}")
+    if not 0.0 <= args.distillation_fraction <= 1.0:
+        raise InputError(f"--distillation-fraction must be in [0, 1], got {args.distillation_fraction}")
     if args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     cfg = options.load_config_from_args(args)
@@ -68,7 +76,9 @@ def run(args) -> int:
                              init_from=args.init_from, num_steps=args.steps, device=args.device,
                              progress=not args.no_progress, num_workers=args.workers,
                              dump_rank_weights=args.dump_rank_weights,
-                             dump_rank_gradients=args.dump_rank_gradients)
+                             dump_rank_gradients=args.dump_rank_gradients,
+                             distillation_data=args.distillation_data,
+                             distillation_fraction=args.distillation_fraction)
     summary = train(cfg, run_options)
     if summary["world"]["rank"] == 0:
         last = summary["last"] or {}

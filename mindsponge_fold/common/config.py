@@ -271,6 +271,7 @@ INT_MINIMUMS = {
     "data.train.max_extra_msa": (0, "extra-MSA rows; 0 = none"),
     "data.train.max_templates": (0, "templates per example"),
     "data.train.max_seq_length": (1, "longest chain the converter keeps"),
+    "data.train.max_distillation_msa": (1, "MSA sequences kept of a distillation example"),
     "train.num_steps": (0, "total optimisation steps"),
     "train.batch_size": (1, "examples per device per step"),
     "train.warmup_steps": (0, "warm-up steps; 0 = none"),
@@ -324,6 +325,8 @@ def check_config(cfg: ConfigDict) -> None:
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
         raise ConfigError(f"model.recycle_early_stop_tolerance must be a number >= 0 (Angstrom; 0 = off), "
                           f"got {tolerance!r}")
+    if cfg.data.train.sampling not in ("weighted", "uniform"):
+        raise ConfigError(f"data.train.sampling must be weighted or uniform, got {cfg.data.train.sampling!r}")
     if cfg.train.loss_scale.type not in ("dynamic", "fixed", "none"):
         raise ConfigError(f"train.loss_scale.type must be dynamic, fixed or none, got {cfg.train.loss_scale.type!r}")
     if cfg.runtime.jit_level not in JIT_LEVELS:

@@ -53,6 +53,7 @@ RAW_FEATURES = {
     "all_atom_positions": _f([N_RES, 37, 3], "float32", "raw", "ground truth atom37 (training labels)"),
     "all_atom_mask": _f([N_RES, 37], "float32", "raw"),
     "resolution": _f([], "float32", "raw"),
+    "is_distillation": _f([], "float32", "raw", "1: self-distillation example (predicted structure as label)"),
 }
 
 # Processed features: what the network reads (one recycling iteration / ensemble member; no batch axis).

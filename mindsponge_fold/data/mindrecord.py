@@ -244,7 +244,8 @@ def load_sample(name: str, path, allow_pickle=False, mmcif_dir=None) -> tuple[di
         entry.update(labels=str(cif), labels_sha256=sha256_file(cif))
     entry.update(seq_length=int(features["aatype"].shape[0]), num_msa=int(features["msa"].shape[0]),
                  num_templates=int(features["template_aatype"].shape[0]) if "template_aatype" in features else 0,
-                 has_labels="all_atom_positions" in features)
+                 has_labels="all_atom_positions" in features,
+                 is_distillation=bool(np.asarray(features.get("is_distillation", 0)).item()))
     return features, entry
 
 
@@ -415,10 +416,14 @@ def _write_shard(out: Path, index: int, num_shards: int, samples, options: dict,
 
 
 def convert(features_dir, out, num_shards: int = 1, mmcif_dir=None, allow_pickle: bool = False,
-            max_seq_length: int | None = None, progress: bool = True) -> dict:
+            max_seq_length: int | None = None, progress: bool = True, chain_table=None) -> dict:
     """Convert every feature file of ``features_dir`` into ``num_shards`` MindRecord files ``<out>-KKKKK-of-NNNNN``
     plus ``<out>.manifest.json``; resumes an interrupted conversion. Returns the manifest. A conversion refused
-    before its first shard leaves no directory behind; one that skips every sample warns (the dataset is empty)."""
+    before its first shard leaves no directory behind; one that skips every sample warns (the dataset is empty).
+    ``chain_table``: make-training-set's ``chains.tsv``; each sample's row (cluster id / size, resolution, release
+    date) is stored in its manifest entry for the sampler (:mod:`.sampling`)."""
+    from mindsponge_fold.data.sampling import annotate_samples, check_table_lists, read_chain_table
+    table = read_chain_table(chain_table) if chain_table is not None else None
     if num_shards < 1:
         raise InputError(f"--shards must be >= 1, got {num_shards}")
     if max_seq_length is not None and max_seq_length < 1:
@@ -426,6 +431,8 @@ def convert(features_dir, out, num_shards: int = 1, mmcif_dir=None, allow_pickle
     out = Path(out)
     check_output_file(manifest_path(out), "MindRecord output")
     inputs = discover_inputs(features_dir)
+    if table is not None:
+        check_table_lists([name for name, _ in inputs], table, chain_table)
     if not allow_pickle:
         for _, path in inputs:
             if _is_pickle(path):
@@ -443,6 +450,8 @@ def convert(features_dir, out, num_shards: int = 1, mmcif_dir=None, allow_pickle
         if created and not any(out.parent.iterdir()):     # refused before anything was written: leave no directory
             out.parent.rmdir()
         raise
+    if annotate_samples(manifest, table, chain_table):
+        write_json(manifest_path(out), manifest, indent=1)
     skipped = [n for s in manifest["shards"] for n in s.get("skipped", {})]
     if skipped and not manifest["samples"]:
         warn(f"every sample ({len(skipped)}) was skipped, longer than max_seq_length {max_seq_length}: the dataset "

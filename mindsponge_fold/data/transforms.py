@@ -64,6 +64,7 @@ class PipelineSettings:
     spatial_crop_prob: float
     block_delete: dict | None        # MSA block deletion parameters (training)
     fape_clamp_prob: float | None    # training: P(use_clamped_fape = 1)
+    max_distillation_msa: int | None = None   # training: MSA rows kept of a distillation example (None: all)
 
 
 def settings_from_config(cfg, mode: str = "eval") -> PipelineSettings:
@@ -84,13 +85,15 @@ def settings_from_config(cfg, mode: str = "eval") -> PipelineSettings:
         repeat = 1 if common.resample_msa_in_recycling else iterations
         max_extra, crop_size, spatial = m.max_extra_msa, m.crop_size, m.spatial_crop_prob
         block_delete, clamp = dict(m.block_delete_msa), cfg.train.fape_clamp_prob
+    distillation_msa = m.max_distillation_msa if mode == "train" else None
     return PipelineSettings(
         mode=mode, num_batches=num_batches, repeat_batches=repeat, max_msa_clusters=clusters,
         max_extra_msa=max_extra, max_templates=m.max_templates, use_templates=common.use_templates,
         subsample_templates=m.subsample_templates, filter_templates=mode == "train" and m.filter_templates,
         msa_cluster_features=common.msa_cluster_features,
         masked_msa=(mm.profile_prob, mm.same_prob, mm.uniform_prob), replace_fraction=m.masked_msa_replace_fraction,
-        crop_size=crop_size, spatial_crop_prob=spatial, block_delete=block_delete, fape_clamp_prob=clamp)
+        crop_size=crop_size, spatial_crop_prob=spatial, block_delete=block_delete, fape_clamp_prob=clamp,
+        max_distillation_msa=distillation_msa)
 
 
 def output_feature_names(s: PipelineSettings) -> tuple:
@@ -153,7 +156,7 @@ def squeeze_features(raw: dict) -> dict:
     f["residue_index"] = f["residue_index"].astype(np.int32)
     f.setdefault("between_segment_residues", np.zeros(num_res, np.int32))
     f.pop("num_alignments", None)
-    f["is_distillation"] = np.asarray(0.0, np.float32)
+    f["is_distillation"] = np.asarray(f.get("is_distillation", 0.0), np.float32).reshape(())
     return f
 
 
@@ -166,6 +169,16 @@ def make_atom14_masks(f: dict) -> dict:
     """atom14 <-> atom37 index maps and atom-existence masks of each residue type."""
     f.update(all_atom.make_atom14_masks(f["aatype"]))
     return f
+
+
+def subsample_distillation_msa(f: dict, max_seq: int, rng: FeatureRNG) -> dict:
+    """Self-distillation examples (Suppl. 1.3): the MSA is first subsampled to the query row plus ``max_seq - 1``
+    random rows (1000 in OpenFold's reproduction: ``max_distillation_msa_clusters``)."""
+    num_seq = f["msa"].shape[0]
+    if num_seq <= max_seq:
+        return f
+    rows = np.sort(np.asarray(rng.shuffle("distillation_msa_shuffle", np.arange(1, num_seq)))[:max_seq - 1])
+    return tm.gather_msa_rows(f, np.concatenate([[0], rows]).astype(np.int64))
 
 
 # ----------------------------------------------------------------------------------------------- training targets
@@ -198,6 +211,8 @@ def prepare_sample(raw: dict, s: PipelineSettings, rng: FeatureRNG, source=None)
     tm.correct_msa_restypes(f)
     make_seq_mask(f)
     tm.make_msa_mask(f)
+    if s.max_distillation_msa and float(f["is_distillation"]) > 0:
+        subsample_distillation_msa(f, s.max_distillation_msa, rng)
     if s.block_delete:
         tm.block_delete_msa(f, rng=rng, **s.block_delete)
     tm.make_hhblits_profile(f)

@@ -2,8 +2,12 @@
 
 ``train(cfg, options)`` runs ``train.num_steps`` steps in total (a resumed run continues to the same target):
 
-* data: :func:`mindsponge_fold.data.dataset.create_train_dataset`, one pipeline per epoch, sharded by rank; the
-  position (epoch, batches consumed) is checkpointed and a resume skips the consumed batches of its epoch;
+* data: :func:`mindsponge_fold.data.dataset.create_train_dataset`, one pipeline per epoch (its draw of samples,
+  Suppl. 1.2.5, logged: a ``kind: "epoch"`` record and a stdout line), each rank its share; the position (epoch,
+  batches consumed) is checkpointed and a resume skips the consumed batches of its epoch. With
+  ``distillation_data`` each example comes from it with probability ``distillation_fraction``
+  (:mod:`mindsponge_fold.train.sources`; the examples per source are logged, ``count/pdb`` /
+  ``count/distillation``);
 * steps: :class:`mindsponge_fold.train.step.TrainStep` (random recycles, loss scaling, per-example clipping, Adam,
   EMA, data-parallel averaging);
 * logs (rank 0): a line per ``train.log_every`` steps on stdout (loss terms, loss scale, grad norm, LR, step time,
@@ -55,6 +59,8 @@ class RunOptions:
     num_workers: int = 2
     dump_rank_weights: bool = False           # every rank writes <out>/rank_<r>_final.npz (AlphaFold layout)
     dump_rank_gradients: bool = False         # every rank writes the first step's reduced gradient (see train())
+    distillation_data: str | None = None      # make-mindrecord output of make-distillation-set examples
+    distillation_fraction: float = 0.75       # P(an example is a distillation one) (Suppl. 1.3: 75 %)
 
 
 def kernel_seed(seed: int, start_step: int, rank: int) -> int:
@@ -101,13 +107,17 @@ def resolve_resume(resume, out_dir, is_main: bool = True, warn=_warn) -> tuple[P
                      f"(newest: {failures[0]})")
 
 
-def batches(data, cfg, world: World, epoch: int, index: int, num_workers: int):
-    """Yield ``(epoch, batches consumed in that epoch, batch)`` from position (epoch, index), epoch after epoch."""
+def batches(data, cfg, world: World, epoch: int, index: int, num_workers: int, stream: int = 0, on_epoch=None):
+    """Yield ``(epoch, batches consumed in that epoch, batch)`` from position (epoch, index), epoch after epoch.
+    ``on_epoch(epoch, summary)`` is called with each epoch's draw summary."""
     from mindsponge_fold.data.dataset import create_train_dataset
     rank, size = (world.rank, world.size) if world.distributed else (None, None)
     while True:
+        # reported when an epoch starts (a resume inside an epoch does not repeat it)
+        report = None if on_epoch is None or index else (lambda summary, e=epoch: on_epoch(e, summary))
         pipeline = create_train_dataset(data, cfg, epoch=epoch, rank=rank, group_size=size,
-                                        num_workers=num_workers, skip_batches=index)
+                                        num_workers=num_workers, skip_batches=index, stream=stream,
+                                        on_epoch=report)
         iterator = pipeline.create_dict_iterator(output_numpy=True, num_epochs=1)
         got = 0
         try:
@@ -170,7 +180,9 @@ def format_line(record: dict, num_steps: int) -> str:
     return (f"step {record['step']}/{num_steps} loss {record['loss/total']:.4f} (scaled {record['loss']:.4g}; "
             f"{terms}) scale {record['loss_scale']:g} gnorm {record['grad_norm']:.4g} lr {record['lr']:.3g} "
             f"recycles {record['num_recycle']} {record['step_time_s']:.2f}s/step "
-            f"{record['samples_per_s']:.3g} samples/s{flag}")
+            f"{record['samples_per_s']:.3g} samples/s{flag}"
+            + (f" pdb {record['count/pdb']} distillation {record['count/distillation']}"
+               if "count/pdb" in record else ""))
 
 
 def check_data(options: RunOptions, cfg, is_main: bool = True) -> None:
@@ -181,6 +193,10 @@ def check_data(options: RunOptions, cfg, is_main: bool = True) -> None:
         warn(f"--val-data is not used: train.eval_every is {cfg.train.eval_every} (set it > 0 to validate)",
              options.val_data)
     resolve_files(options.data)
+    if options.distillation_data:
+        if not 0.0 <= float(options.distillation_fraction) <= 1.0:
+            raise InputError(f"--distillation-fraction must be in [0, 1], got {options.distillation_fraction}")
+        resolve_files(options.distillation_data)
     if options.val_data and int(cfg.train.eval_every) > 0:
         resolve_files(options.val_data)
 
@@ -259,9 +275,34 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
     bar = tqdm(total=num_steps, initial=start_step, disable=not (options.progress and world.is_main),
                unit="step", dynamic_ncols=True, file=sys.stderr)
     with _StopFlag() as stop, bar:
-        data = batches(options.data, cfg, world, *position, options.num_workers)
+        draws = []                       # epoch draw summaries not yet logged
+
+        def on_epoch(source):
+            def report(epoch, summary):
+                draws.append({"source": source, "epoch": epoch, **summary})
+                if world.is_main:
+                    bar.write(f"epoch {epoch} ({source}): {summary['draws']} draws of {summary['samples']} "
+                              f"distinct samples from {summary['clusters']} clusters "
+                              f"({summary['distillation']} distillation)")
+            return report
+
+        mixed = None
+        if options.distillation_data:
+            from mindsponge_fold.train.sources import MixedBatches
+
+            def example_stream(path, one, stream, e, i):
+                return batches(path, one, world, e, i, options.num_workers, stream,
+                               on_epoch(("pdb", "distillation")[stream]))
+            data = mixed = MixedBatches(cfg, options.data, options.distillation_data, options.distillation_fraction,
+                                        world.rank, world.size, start_step, example_stream)
+        else:
+            data = batches(options.data, cfg, world, *position, options.num_workers, on_epoch=on_epoch("pdb"))
         while step < num_steps:
-            epoch, index, batch = next(data)
+            if mixed is not None:
+                sources, batch = next(data)
+                epoch, index = 0, 0
+            else:
+                epoch, index, batch = next(data)
             if options.dump_rank_gradients and step == start_step:
                 dump_gradients(trainer, batch, step, out / f"rank_{world.rank}_step_{step + 1}_gradients.npz")
             t0 = time.perf_counter()
@@ -271,6 +312,12 @@ def train(cfg, options: RunOptions, trainer=None, world: World | None = None) ->
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(batch["name"]).ravel()]
             last = {"kind": "train", "step": step, "epoch": epoch, **metrics, "step_time_s": dt,
                     "samples_per_s": len(names) * world.size / dt, "names": names}
+            if mixed is not None:
+                last["sources"] = sources
+                last.update({f"count/{k}": v for k, v in mixed.counts.items()})
+            if draws:
+                last["epoch_draws"] = draws[:]
+                draws.clear()
             stopped = any_rank(stop.set, world)
             if world.is_main:
                 curves.append_record(log_path, last)

@@ -17,7 +17,8 @@ with every weight taken from ``config.model.heads`` (a head with weight 0 is abs
   The PAE loss uses the last layer of the trajectory as the final backbone frames.
 * ``batch``: processed features of the iteration (aatype, seq_mask, residue_index, atom14_atom_exists,
   residx_atom14_to_atom37, atom37_atom_exists, true_msa, bert_mask, optional seq_length) + ground truth
-  (ground_truth.npz names) + resolution + optional use_clamped_fape (absent -> clamped backbone FAPE).
+  (ground_truth.npz names) + resolution + optional use_clamped_fape (absent -> clamped backbone FAPE) + optional
+  is_distillation (1: the resolution-gated heads are skipped).
   No batch axis (as inside AlphaFoldIteration).
 * ``total`` = loss/total = sum over heads of weight * loss (AlphaFold's order of summation). With
   ``crop_size`` set, the returned total is additionally multiplied by sqrt(min(seq_length, crop_size))
@@ -100,9 +101,14 @@ class AlphaFoldLoss(nn.Cell):
 
     # ------------------------------------------------------------------------------------------------------------
     def _resolution_gate(self, name, loss, batch):
+        """The heads AlphaFold trains on high-resolution PDB chains only (pLDDT, PAE, experimentally resolved:
+        Suppl. 1.9.6, 1.9.7, 1.9.10): zero outside the resolution window, and for self-distillation examples
+        (``is_distillation`` 1; they also carry resolution 0, Suppl. 1.3)."""
         if name in self.resolution_windows:
             lo, hi = self.resolution_windows[name]
             loss = loss * lh.resolution_filter(batch["resolution"].astype(ms.float32), lo, hi)
+            if "is_distillation" in batch:
+                loss = loss * (1.0 - batch["is_distillation"].astype(ms.float32))
         return loss
 
     def structure_module_loss(self, outputs, batch):

@@ -45,7 +45,7 @@ from mindsponge_fold.train.losses import SM_LOSS, AlphaFoldLoss
 
 RECYCLED_OUTPUTS = ("structure_module/final_atom_positions", "representations/msa_first_row",
                     "representations/pair")
-STEP_INPUTS = tuple(fs.MODEL_INPUTS) + tuple(fs.TARGET_FEATURES) + ("seq_length",)
+STEP_INPUTS = tuple(fs.MODEL_INPUTS) + tuple(fs.TARGET_FEATURES) + ("seq_length", "is_distillation")
 SM_TERMS = ("fape", "sidechain_fape", "chi_loss", "angle_norm_loss", "structural_violation")
 
 # Per-parameter maps go through HyperMap: a Python comprehension over ~300 gradients in construct took minutes to
