@@ -4,7 +4,6 @@ that mixes two MindRecords with the requested fraction (counted in the log, cont
 ``make-distillation-set`` command with a tiny random model."""
 import json
 
-import mindspore as ms
 import numpy as np
 import pytest
 from helpers import shared_path
@@ -83,9 +82,9 @@ def test_distillation_record_is_flagged_masked_and_subsampled(distill_records, p
 
 @pytest.fixture(scope="module")
 def trainer():
+    from mindsponge_fold.model.runner import set_graph_mode
     from mindsponge_fold.train.step import TrainStep
-    ms.set_context(mode=ms.GRAPH_MODE)
-    ms.set_device("CPU")
+    set_graph_mode("CPU")         # as train does (guarded: setting the device again fails once a kernel ran)
     return TrainStep(train_config())
 
 

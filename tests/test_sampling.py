@@ -9,6 +9,7 @@ from helpers import reference_path
 
 from mindsponge_fold.common.config import load_config
 from mindsponge_fold.common.errors import InputError
+from mindsponge_fold.data import chain_table
 from mindsponge_fold.data import mindrecord as mr
 from mindsponge_fold.data import sampling
 from mindsponge_fold.data.dataset import create_train_dataset, epoch_indices
@@ -19,7 +20,7 @@ NAMES = ["2crb_A", "s1_A", "s2_A", "s3_A", "s4_A", "s5_A"]
 # make-training-set's, the manifest's seq_length the features')
 CLUSTERS = {"2crb_A": ("c0", 1), "s1_A": ("c1", 1), "s2_A": ("c2", 2), "s3_A": ("c2", 2), "s4_A": ("c3", 3),
             "s5_A": ("c3", 3)}
-HEADER = "\t".join(sampling.CHAIN_TABLE_COLUMNS)
+HEADER = chain_table.HEADER
 
 
 def write_table(path, rows=CLUSTERS):
@@ -85,10 +86,10 @@ def test_chain_table_in_manifest(records, tmp_path):
     assert all(e["resolution"] == 2.1 and e["release_date"] == "2001-01-01" for e in samples.values())
     bad = tmp_path / "bad.tsv"
     bad.write_text("chain\tlength\n")
-    with pytest.raises(InputError, match="header must be chain_id"):
+    with pytest.raises(InputError, match="not a chain table"):
         sampling.read_chain_table(bad)
     bad.write_text(HEADER + "\nx_A\t97\t2.0\t2001-01-01\tc\tmany\n")
-    with pytest.raises(InputError, match="line 2: invalid literal"):
+    with pytest.raises(InputError, match="must be integers"):
         sampling.read_chain_table(bad)
     with pytest.raises(InputError, match=r"1 sample\(s\) are not in the chain table \(e.g. 's5_A'\)"):
         rows = {n: v for n, v in CLUSTERS.items() if n != "s5_A"}

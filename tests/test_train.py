@@ -34,8 +34,8 @@ def records(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trainer():
-    ms.set_context(mode=ms.GRAPH_MODE)
-    ms.set_device("CPU")
+    from mindsponge_fold.model.runner import set_graph_mode
+    set_graph_mode("CPU")         # as train does (guarded: setting the device again fails once a kernel ran)
     return TrainStep(train_config())
 
 

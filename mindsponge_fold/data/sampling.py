@@ -19,57 +19,24 @@ MindRecord manifest (``make-mindrecord --chain-table``); without one every sampl
 """
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 
 import numpy as np
 
 from mindsponge_fold.common.errors import InputError
+from mindsponge_fold.data import chain_table
 
 SAMPLING_MODES = ("weighted", "uniform")
 _DRAW_TAG = 0x5A4D          # separates the sampler's stream from the other seeded streams
 LENGTH_FLOOR, LENGTH_CAP = 256, 512
 
-# ------------------------------------------------------------------------------------------------------------------
-# TEMPORARY (issue 14, item 1 is written in parallel): a minimal reader of make-training-set's OUT/chains.tsv. The
-# other branch adds mindsponge_fold/data/chain_table.py with read_chain_table; reconcile at merge (use that one).
-CHAIN_TABLE_COLUMNS = ("chain_id", "length", "resolution", "release_date", "cluster_id", "cluster_size")
-
 
 def read_chain_table(path) -> dict[str, dict]:
-    """``chains.tsv`` -> ``{chain_id: {length, resolution, release_date, cluster_id, cluster_size}}``.
-
-    Tab-separated with exactly the header :data:`CHAIN_TABLE_COLUMNS`; a bad header, a short row, a non-numeric
-    number or a repeated chain id is an InputError naming the file and line."""
-    path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as e:
-        raise InputError(f"cannot read the chain table ({e.strerror})", path) from None
-    except UnicodeDecodeError:
-        raise InputError("chain table is not text", path) from None
-    rows = list(csv.reader(lines, delimiter="\t"))
-    if not rows or tuple(rows[0]) != CHAIN_TABLE_COLUMNS:
-        raise InputError(f"chain table header must be {' '.join(CHAIN_TABLE_COLUMNS)} (tab-separated)", path)
-    table = {}
-    for number, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        if len(row) != len(CHAIN_TABLE_COLUMNS):
-            raise InputError(f"line {number}: {len(row)} columns, expected {len(CHAIN_TABLE_COLUMNS)}", path)
-        chain, length, resolution, date, cluster, size = row
-        try:
-            entry = {"length": int(length), "resolution": float(resolution) if resolution else 0.0,
-                     "release_date": date, "cluster_id": cluster, "cluster_size": int(size)}
-        except ValueError as e:
-            raise InputError(f"line {number}: {e}", path) from None
-        if entry["cluster_size"] < 1:
-            raise InputError(f"line {number}: cluster_size must be >= 1, got {size}", path)
-        if chain in table:
-            raise InputError(f"line {number}: chain '{chain}' is listed twice", path)
-        table[chain] = entry
-    return table
-# ------------------------------------------------------------------------------------------------------------------
+    """make-training-set's ``chains.tsv`` (read and checked by
+    :func:`mindsponge_fold.data.chain_table.read_chain_table`) keyed by chain id: ``{length, resolution (0.0 when
+    the entry has none), release_date, cluster_id, cluster_size}``."""
+    return {r.chain_id: {"length": r.length, "resolution": 0.0 if r.resolution is None else float(r.resolution),
+                         "release_date": r.release_date, "cluster_id": r.cluster_id, "cluster_size": r.cluster_size}
+            for r in chain_table.read_chain_table(path)}
 
 
 def length_term(num_res) -> np.ndarray:

@@ -42,9 +42,9 @@ def setup(device: str = "CPU", jit_level: str = "auto") -> World:
     device_id = os.environ.get("DEVICE_ID")
     if device_id is not None and device.upper() != "CPU":
         ms.set_device(device, int(device_id))
+        set_graph_mode(None, jit_level)
     else:
-        ms.set_device(device)
-    set_graph_mode(None, jit_level)
+        set_graph_mode(device, jit_level)
     if not launched_distributed():
         return World()
     from mindspore.communication import get_group_size, get_rank, init
