@@ -675,7 +675,7 @@ def _(w):
     return make_mindrecord(w, w.path("feats"))
 
 
-@case("mindrecord-chain-table-bad-header", "@chains.tsv", "header must be chain_id")
+@case("mindrecord-chain-table-bad-header", "@chains.tsv", "not a chain table")
 def _(w):
     w.npz("feats/s1.npz", raw_reference())
     return make_mindrecord(w, w.path("feats"), "--chain-table", w.text("chains.tsv", "chain\tcluster\ns1\t1\n"))

@@ -60,12 +60,9 @@ class SearchSettings:
         if not self.mmseqs2_database:
             raise InputError("--use-mmseqs2 needs --mmseqs2-database DB (a local MMseqs2 sequence database or FASTA; "
                              "repeatable)")
-        others = [flag for flag, given in (("--uniref90-database", self.uniref90_database),
-                                           ("--mgnify-database", self.mgnify_database),
-                                           ("--bfd-database", self.bfd_database),
-                                           ("--small-bfd-database", self.small_bfd_database),
-                                           ("--pdb70-database", self.pdb70_database),
-                                           ("--pdb-seqres-database", self.pdb_seqres_database)) if given]
+        searches = ("uniref90_database", "mgnify_database", "bfd_database", "small_bfd_database", "pdb70_database",
+                    "pdb_seqres_database")                  # named as their command-line options
+        others = ["--" + field.replace("_", "-") for field in searches if getattr(self, field)]
         if others:
             raise InputError(f"--use-mmseqs2 replaces the jackhmmer/hhblits searches (and the template search, which "
                              f"reads their uniref90 MSA): drop {', '.join(others)}")
