@@ -8,6 +8,7 @@ import pytest
 
 from helpers import reference_path
 from mindsponge_fold.common.config import load_config
+from mindsponge_fold.common.errors import ConfigError
 from mindsponge_fold.model import chunking
 from mindsponge_fold.model.primitives import Module, ModelContext
 from mindsponge_fold.model.runner import ModelRunner, split_iterations
@@ -28,6 +29,14 @@ def test_rows_per_chunk_rule():
     assert row == max(1, budget_rows // (8 * n * n))
     assert chunking.rows_per_chunk(chunking.AUTO, 32, 4 * 32 * 32) == 32     # small inputs: one chunk
     assert chunking.rows_per_chunk(chunking.AUTO, 10 ** 6, 10 ** 12) == 1     # never below one row
+    # the budget is chunking.auto_budget_mib: 4x the budget, 4x the rows (powers of two)
+    assert chunking.rows_per_chunk(chunking.AUTO, n, 4 * n * n, 4 * chunking.AUTO_BUDGET_BYTES) == 4 * tri
+    ctx = ModelContext.from_config(load_config("tiny", ["chunking.auto_budget_mib=128"]))
+    assert ctx.chunk_budget_bytes == 128 * 2 ** 20
+    assert Module(ctx).chunk_budget == 128 * 2 ** 20
+    assert ModelContext.from_config(load_config("tiny")).chunk_budget_bytes == chunking.AUTO_BUDGET_BYTES
+    with pytest.raises(ConfigError, match="chunking.auto_budget_mib"):
+        load_config("tiny", ["chunking.auto_budget_mib=0"])
     assert chunking.setting_from_config(None) == chunking.AUTO and chunking.setting_from_config(0) == 0
     with pytest.raises(ValueError):
         chunking.setting_from_config(-3)

@@ -34,7 +34,7 @@ from mindspore import ops
 from mindsponge_fold.model.kernels import transpose
 
 AUTO = -1                          # ModelContext.chunk_size for config ``chunk_size: null``
-AUTO_BUDGET_BYTES = 32 * 2 ** 20   # largest intermediate of one chunk under the automatic rule (see below)
+AUTO_BUDGET_BYTES = 32 * 2 ** 20   # default largest intermediate of one chunk under the automatic rule (see below)
 ITEM_BYTES = 4
 
 
@@ -48,14 +48,15 @@ def setting_from_config(value) -> int:
     return value
 
 
-def rows_per_chunk(setting: int, num_rows: int, row_elems: int) -> int:
-    """Rows per chunk for an op over ``num_rows`` rows whose largest intermediate has ``row_elems`` elements per row.
-    Returns ``num_rows`` (no chunking) when chunking is off or one chunk covers everything."""
+def rows_per_chunk(setting: int, num_rows: int, row_elems: int, budget_bytes: int = AUTO_BUDGET_BYTES) -> int:
+    """Rows per chunk for an op over ``num_rows`` rows whose largest intermediate has ``row_elems`` elements per row
+    (automatic rule: within ``budget_bytes``, config ``chunking.auto_budget_mib``). Returns ``num_rows`` (no
+    chunking) when chunking is off or one chunk covers everything."""
     if setting == 0:
         return num_rows
     if setting > 0:
         return min(num_rows, setting)
-    rows = max(1, AUTO_BUDGET_BYTES // max(1, row_elems * ITEM_BYTES))
+    rows = max(1, int(budget_bytes) // max(1, row_elems * ITEM_BYTES))
     rows = 1 << (rows.bit_length() - 1)            # power of two: chunk sizes stay stable across lengths
     return min(num_rows, rows)
 

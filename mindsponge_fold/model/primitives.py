@@ -47,6 +47,7 @@ class ModelContext:
     deterministic: bool = False                     # no dropout even when training
     zero_init: bool = True                          # zero-initialised output layers (AlphaFold's default)
     chunk_size: int = 0                             # inference chunking (0 = off, k rows, -1 = auto; see chunking)
+    chunk_budget_bytes: int = chunking.AUTO_BUDGET_BYTES    # the automatic rule's budget per chunk
     remat: str = "none"                             # training recomputation: none | graph | host (see resolve_remat)
     seed: int = 0
     rng: np.random.Generator = field(default=None, compare=False, repr=False)
@@ -65,6 +66,7 @@ class ModelContext:
             deterministic=bool(gcfg.deterministic),
             zero_init=bool(gcfg.zero_init),
             chunk_size=chunking.setting_from_config(cfg.chunking.chunk_size),
+            chunk_budget_bytes=int(cfg.chunking.auto_budget_mib) * 2 ** 20,
             remat=resolve_remat(gcfg.use_remat),
             seed=int(cfg.train.seed if seed is None else seed),
         )
@@ -146,6 +148,7 @@ class Module(nn.Cell):
         self.stack = tuple(int(s) for s in stack)
         self.dtype = ctx.dtype
         self.chunk_setting = int(ctx.chunk_size)
+        self.chunk_budget = int(ctx.chunk_budget_bytes)
         self._rng = ctx.rng
 
     def add_param(self, name: str, shape, init, fan_in_shape=None):
@@ -167,7 +170,7 @@ class Module(nn.Cell):
         """Inference chunk size for an op over ``num_rows`` rows (all rows in training; see :mod:`chunking`)."""
         if self.training:
             return num_rows
-        return chunking.rows_per_chunk(self.chunk_setting, num_rows, row_elems)
+        return chunking.rows_per_chunk(self.chunk_setting, num_rows, row_elems, self.chunk_budget)
 
     def permute(self, x, perm):
         """``x`` permuted; at inference in chunks of output rows (see :func:`chunking.permute`)."""
