@@ -38,6 +38,8 @@ def op_shapes(n: int, n_seq: int, n_extra: int) -> dict:
         "transpose_pair": ("[N,N,128] -> [N,N,128] swapping the residue axes (a contiguous copy)", [(n, n, 128)]),
         "extra_global_column_reduce": ("mean over rows of [E,N,64] (global column attention's query)",
                                        [(n_extra, n, 64)]),
+        "extra_masked_row_sum_bmm": ("the same masked row sum as the model computes it: mask [N,1,E] @ m [N,E,64]",
+                                     [(n, 1, n_extra), (n, n_extra, 64)]),
     }
 
 
@@ -76,6 +78,8 @@ def ms_side(shapes: dict, repeats: int) -> dict:
                 return ops.sigmoid(x[0]) * x[1]
             if name == "transpose_pair":
                 return ops.transpose(x[0], (1, 0, 2))
+            if name == "extra_masked_row_sum_bmm":
+                return self.bmm_plain(x[0], x[1])
             return ops.mean(x[0], 0)
 
     out = {}
@@ -111,7 +115,8 @@ def jax_side(shapes: dict, repeats: int) -> dict:
            "attention_logits_softmax": attention, "layer_norm_pair": layer_norm,
            "gate_sigmoid_mul_pair": lambda g, x: jax.nn.sigmoid(g) * x,
            "transpose_pair": lambda x: jnp.transpose(x, (1, 0, 2)),
-           "extra_global_column_reduce": lambda x: x.mean(0)}
+           "extra_global_column_reduce": lambda x: x.mean(0),
+           "extra_masked_row_sum_bmm": lambda m, x: jnp.einsum("bqk,bkc->bqc", m, x)}
     out = {}
     for name, (_, s) in shapes.items():
         fn = jax.jit(fns.get(name, jnp.matmul))
