@@ -24,7 +24,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-seq-length", type=int, default=None,
                         help="skip longer chains (default: data.train.max_seq_length of the config)")
     options.add_config_options(parser, help_default="base; the config gives the default --max-seq-length")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    options.add_progress_option(parser)
 
 
 def run(args) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from mindsponge_fold.commands import options
 from mindsponge_fold.common.errors import InputError
 
 
@@ -50,7 +51,7 @@ def add_arguments(parser) -> None:
                    help=f"featurised template hits per chain (default {d.max_templates})")
     g.add_argument("--kalign-binary", default=d.kalign_binary, help="kalign for template realignment")
     parser.add_argument("--workers", type=int, default=1, help="chains built in parallel (processes)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    options.add_progress_option(parser)
 
 
 def _settings(args):

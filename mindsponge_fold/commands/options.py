@@ -7,7 +7,13 @@
   :func:`resolve_device`), ``--ema`` (the EMA weights of a training checkpoint);
 * the search-tool and template-hit options of ``make-features`` and ``predict``, and the
   :class:`~mindsponge_fold.data.search.SearchSettings` / :class:`~mindsponge_fold.data.search.TemplateHitSettings`
-  built from them.
+  built from them;
+* the targets, alignment inputs and model options of ``predict`` and ``make-distillation-set`` (``--fasta``,
+  ``--alignments-dir``, ``--single-sequence``, ``--models``, ``--params-dir``, ``--random-weights``, the config
+  options, ``--num-recycle``, ``--seed``, ``--ema``, ``--device``), and the
+  :class:`~mindsponge_fold.predict.settings.ModelSettings` / :class:`~mindsponge_fold.predict.settings.FeatureSettings`
+  built from them;
+* ``--no-bucket`` / ``--compile-cache`` (predict, run-features) and ``--no-progress``.
 
 Library packages never see the argparse ``Namespace``: a command builds typed settings here (or in its own module)
 and passes those.
@@ -73,6 +79,80 @@ def resolve_device(requested: str | None) -> str:
 def add_ema_option(parser) -> None:
     parser.add_argument("--ema", action="store_true",
                         help="use (convert-params: export) the EMA weights of a training checkpoint")
+
+
+def add_progress_option(parser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_compile_arguments(group) -> None:
+    """Length bucketing and the compiled-graph cache of the commands that run the model (predict, run-features)."""
+    group.add_argument("--no-bucket", action="store_true", help="do not pad N_res up to a length bucket")
+    group.add_argument("--compile-cache", metavar="DIR",
+                       help="cache compiled graphs here, keyed by config and shapes (default: $MSF_COMPILE_CACHE)")
+
+
+def add_num_recycle_option(parser) -> None:
+    parser.add_argument("--num-recycle", type=int,
+                        help="recycling iterations (default: the config's model.num_recycle)")
+
+
+def add_fasta_option(parser, required: bool = False) -> None:
+    """``--fasta`` (repeatable) of the commands that predict targets (predict, make-distillation-set)."""
+    parser.add_argument("--fasta", action="append", default=[], required=required, metavar="FASTA",
+                        help="query FASTA: one target per record (the first header word names it); may repeat")
+
+
+def add_alignment_input_arguments(group) -> None:
+    """Where a prediction's MSAs come from without a search (predict, make-distillation-set)."""
+    group.add_argument("--alignments-dir",
+                       help="precomputed alignments: DIR/<target>/ per target with AlphaFold's file names "
+                            "(uniref90_hits.sto, bfd_uniclust_hits.a3m, mgnify_hits.sto, pdb70_hits.hhr / "
+                            "pdb_hits.sto), or DIR itself for a single target")
+    group.add_argument("--single-sequence", action="store_true",
+                       help="no MSA search: the query alone is the MSA (targets without alignments)")
+
+
+def add_model_arguments(group, one_model: bool = False, af_config: bool = False, help_default: str = "") -> None:
+    """The models that predict and how (predict; make-distillation-set with ``one_model``): ``--models``,
+    ``--params-dir``, ``--random-weights``, the config options (``--config`` / ``--preset``: no ``--model`` alias, it
+    would be a trap beside ``--models``), ``--num-recycle``, ``--seed``, ``--ema``, ``--device``; read back by
+    :func:`model_settings`."""
+    if one_model:
+        group.add_argument("--models", action="append", default=[], metavar="NAME[=WEIGHTS]",
+                           help="the one model that predicts, e.g. model_1=params_model_1.npz (or a training .ckpt)")
+    else:
+        from mindsponge_fold.predict.settings import DEFAULT_MODELS
+        group.add_argument("--models", action="append", default=[], metavar="NAME[=WEIGHTS],...",
+                           help=f"models to run, e.g. model_1_ptm=params_model_1_ptm.npz,model_2_ptm=... (default: "
+                                f"{DEFAULT_MODELS}); WEIGHTS = AlphaFold .npz or our .ckpt")
+    group.add_argument("--params-dir", help="weights of entries without a path: DIR/params_NAME.npz")
+    group.add_argument("--random-weights", action="store_true",
+                       help="entries without weights get seeded random weights (demos, tests)")
+    add_config_options(group, aliases=(PRESET_ALIAS,), af_config=af_config,
+                       help_default=help_default or "the preset named as the model")
+    add_num_recycle_option(group)
+    group.add_argument("--seed", type=int, default=0,
+                       help="feature-processing seed (model i uses i + seed * num_models, as AlphaFold) and random "
+                            "weights seed")
+    add_ema_option(group)
+    add_device_option(group)
+
+
+def model_settings(args: argparse.Namespace, **extra):
+    """The :class:`~mindsponge_fold.predict.settings.ModelSettings` of :func:`add_model_arguments`' options
+    (``extra``: the command's own fields, e.g. predict's ``bucket``)."""
+    from mindsponge_fold.predict.settings import ModelSettings
+    return ModelSettings(models=tuple(args.models), params_dir=args.params_dir, random_weights=args.random_weights,
+                         preset=args.config, overrides=tuple(args.overrides), num_recycle=args.num_recycle,
+                         seed=args.seed, use_ema=args.ema, device=resolve_device(args.device), **extra)
+
+
+def feature_settings(args: argparse.Namespace, **extra):
+    """The :class:`~mindsponge_fold.predict.settings.FeatureSettings` of :func:`add_alignment_input_arguments`'
+    options (``extra``: predict's ``msa``, search and template-hit settings)."""
+    from mindsponge_fold.predict.settings import FeatureSettings
+    return FeatureSettings(alignments_dir=args.alignments_dir, single_sequence=args.single_sequence, **extra)
 
 
 def add_search_arguments(group) -> None:

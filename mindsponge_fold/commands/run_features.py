@@ -31,18 +31,15 @@ def add_arguments(parser):
     parser.add_argument("--features", required=True, help="processed features .npz (AlphaFold names)")
     parser.add_argument("--params", help="AlphaFold .npz or our .ckpt weights (default: random initialisation)")
     options.add_config_options(parser, default="model_1_ptm", af_config=True)
-    parser.add_argument("--num-recycle", type=int,
-                        help="recycling iterations (default: the config's model.num_recycle)")
+    options.add_num_recycle_option(parser)
     parser.add_argument("--teacher-forcing", metavar="REF.npz",
                         help="iteration r > 0 takes prev_* from REF's recycle_{r-1}/* instead of its own outputs")
     parser.add_argument("--ground-truth", metavar="GT.npz", help="ground-truth arrays: also write the loss terms")
     parser.add_argument("--gradients", metavar="G.npz",
                         help="also write d loss/total / d weight of the last iteration (needs --ground-truth)")
-    parser.add_argument("--no-bucket", action="store_true", help="do not pad N_res up to a length bucket")
     options.add_ema_option(parser)
     options.add_device_option(parser)
-    parser.add_argument("--compile-cache", metavar="DIR",
-                        help="cache compiled graphs here, keyed by config and shapes (default: $MSF_COMPILE_CACHE)")
+    options.add_compile_arguments(parser)
     parser.add_argument("--out", required=True, help="output .npz")
     parser.add_argument("--timings", help="also write timings JSON here")
 

@@ -52,7 +52,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dump-rank-weights", action="store_true",
                         help="at the end every rank (not only rank 0) writes its weights to OUT/rank_<r>_final.npz "
                              "(AlphaFold layout): checks that data-parallel ranks stayed in sync")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    options.add_progress_option(parser)
 
 
 def run(args) -> int:
