@@ -47,3 +47,29 @@ def renumber_pdb_text(text: str, offset: int) -> str:
             line = f"{line[:22]}{int(line[22:26]) + offset:4d}{line[26:]}"
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+# 2crb chain A, the query of the openfold test alignments 2crb_A/ (an NRBF2 domain)
+QUERY_2CRB_A = "GSSGSSGMEGPLNLAHQQSRRADRLLAAGKYEEAISCHRKATTYLSEAMKLTESEQAHLSLELQRDSHMKQLLLIQERWKRAKREERLKAHSGPSSG"
+
+
+def openfold_hits(family: str, rows: slice, accession: bool = False) -> dict:
+    """``{name: unaligned sequence}`` of rows ``rows`` of the openfold test alignment ``<family>/bfd_uniclust_hits.a3m``
+    (e.g. ``2crb_A``); the name is the header's first word, or with ``accession`` the UniProt accession in it
+    (``tr|ACC|ENTRY``)."""
+    from mindsponge_fold.data import parsers
+    a3m = shared_path("data", "openfold_testdata", "alignments", family, "bfd_uniclust_hits.a3m")
+    seqs, descs = parsers.parse_fasta(a3m.read_text())
+    picked = list(zip(seqs, descs))[rows]
+    return {d.split()[0].split("|")[1] if accession else d.split()[0]: s.replace("-", "").upper() for s, d in picked}
+
+
+def write_search_database(root: Path, db_name: str, homologues: slice, unrelated: slice, accession: bool = False):
+    """A tiny sequence database ``root/db_name`` (FASTA) for the search-tool tests: rows ``homologues`` of 2crb A's
+    MSA (NRBF2 homologues) then rows ``unrelated`` of 1psm A's (merozoite proteins), and the query ``root/q.fasta``
+    (2crb A). Returns ``(database path, homologue names, unrelated names)``."""
+    near, far = openfold_hits("2crb_A", homologues, accession), openfold_hits("1psm_A", unrelated, accession)
+    db = root / db_name
+    db.write_text("".join(f">{n}\n{s}\n" for n, s in {**near, **far}.items()))
+    (root / "q.fasta").write_text(f">2crb_A\n{QUERY_2CRB_A}\n")
+    return db, set(near), set(far)

@@ -6,26 +6,15 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import shared_path
+from helpers import QUERY_2CRB_A as QUERY
+from helpers import write_search_database
 from mindsponge_fold.cli import main
 from mindsponge_fold.data import parsers
-
-QUERY = "GSSGSSGMEGPLNLAHQQSRRADRLLAAGKYEEAISCHRKATTYLSEAMKLTESEQAHLSLELQRDSHMKQLLLIQERWKRAKREERLKAHSGPSSG"
-
-
-def _rows(family: str, rows: slice) -> dict:
-    a3m = shared_path("data", "openfold_testdata", "alignments", family, "bfd_uniclust_hits.a3m")
-    seqs, descs = parsers.parse_fasta(a3m.read_text())
-    return {d.split()[0]: s.replace("-", "").upper() for s, d in list(zip(seqs, descs))[rows]}
 
 
 @pytest.fixture
 def small_bfd(tmp_path):
-    homologues, unrelated = _rows("2crb_A", slice(1, 7)), _rows("1psm_A", slice(1, 4))
-    db = tmp_path / "small_bfd.fasta"
-    db.write_text("".join(f">{n}\n{s}\n" for n, s in {**homologues, **unrelated}.items()))
-    (tmp_path / "q.fasta").write_text(f">2crb_A\n{QUERY}\n")
-    return db, set(homologues), set(unrelated)
+    return write_search_database(tmp_path, "small_bfd.fasta", homologues=slice(1, 7), unrelated=slice(1, 4))
 
 
 def _make_features(tmp_path, *extra):

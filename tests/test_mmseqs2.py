@@ -8,26 +8,15 @@ import subprocess
 import numpy as np
 import pytest
 
-from helpers import shared_path
+from helpers import QUERY_2CRB_A as QUERY
+from helpers import write_search_database
 from mindsponge_fold.cli import main
 from mindsponge_fold.data import parsers
-
-QUERY = "GSSGSSGMEGPLNLAHQQSRRADRLLAAGKYEEAISCHRKATTYLSEAMKLTESEQAHLSLELQRDSHMKQLLLIQERWKRAKREERLKAHSGPSSG"
-
-
-def _rows(family: str, rows: slice) -> dict:
-    a3m = shared_path("data", "openfold_testdata", "alignments", family, "bfd_uniclust_hits.a3m")
-    seqs, descs = parsers.parse_fasta(a3m.read_text())
-    return {d.split()[0].split("|")[1]: s.replace("-", "").upper() for s, d in list(zip(seqs, descs))[rows]}
 
 
 @pytest.fixture
 def databases(tmp_path):
-    homologues, unrelated = _rows("2crb_A", slice(1, 12)), _rows("1psm_A", slice(1, 5))
-    fasta = tmp_path / "db.fasta"
-    fasta.write_text("".join(f">{n}\n{s}\n" for n, s in {**homologues, **unrelated}.items()))
-    (tmp_path / "q.fasta").write_text(f">2crb_A\n{QUERY}\n")
-    return fasta, set(homologues), set(unrelated)
+    return write_search_database(tmp_path, "db.fasta", homologues=slice(1, 12), unrelated=slice(1, 5), accession=True)
 
 
 def _make_features(tmp_path, name, *extra):
