@@ -1,14 +1,8 @@
 """Raw AlphaFold features (+ atom37 labels) <-> sharded MindRecord files, with a manifest and resumable conversion.
 
-Record layout, derived from the raw-feature table (:data:`mindsponge_fold.data.feature_shapes.RAW_FEATURES`):
-
-* ``name`` (string) and ``seq_length`` (int32) are the index fields (``seq_length`` replaces the raw feature of the
-  same name, which is just L repeated L times);
-* a numeric feature with one variable dim is stored in its own shape with -1 there (``all_atom_positions`` ->
-  ``[-1, 37, 3]``); with several variable dims (MindRecord allows one -1 per field) it is flattened to ``[-1]``;
-  every non-scalar feature also gets ``<name>__shape`` (int32), so empty arrays and flattened ones come back exactly;
-* string features (``|S`` arrays) are stored as their fixed-width bytes with ``<name>__shape`` = shape + itemsize;
-* ``present`` (string) lists the features the sample has; absent ones are written as empty placeholders.
+The record of one sample is :mod:`mindsponge_fold.data.mindrecord_codec` (schema, encode / decode); the feature files
+read are :mod:`mindsponge_fold.data.feature_files`; the names other modules take from here (``encode_record``,
+``decode_record``, ``mindrecord_schema``, ``record_columns``, ``load_feature_file``, ``load_sample``) stay importable.
 
 Conversion (:func:`convert`): samples (sorted by name) go to shard ``i % num_shards``. Each shard file is written in a
 temporary directory beside the output and moved into place when complete; the manifest
@@ -17,10 +11,8 @@ done and whose inputs (sha256) are unchanged, so a crash costs at most the shard
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
-import pickle
 import shutil
 import zipfile
 from pathlib import Path
@@ -29,224 +21,12 @@ import numpy as np
 
 from mindsponge_fold.common.errors import InputError, warn
 from mindsponge_fold.common.fileio import check_output_file, write_json
-from mindsponge_fold.data import feature_shapes as fs
-from mindsponge_fold.data.transforms import canonical_raw_features
+from mindsponge_fold.data.feature_files import (discover_inputs, is_pickle_file, load_feature_file, load_sample,
+                                                sha256_file)
+from mindsponge_fold.data.mindrecord_codec import (INDEX_FIELDS, SCHEMA_NAME, decode_record, encode_record,
+                                                   mindrecord_schema, record_columns)
 
 FORMAT = "mindsponge_fold.mindrecord/1"
-SCHEMA_NAME = "alphafold_raw_features"
-INDEX_FIELDS = ("name", "seq_length")
-SHAPE_SUFFIX = "__shape"
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".pkl.gz", ".pickle.gz")
-FEATURE_SUFFIXES = (".npz",) + PICKLE_SUFFIXES
-_MR_TYPES = {"int32": "int32", "int64": "int64", "float32": "float32", "float64": "float64"}
-
-
-# ----------------------------------------------------------------------------------------------- record codec
-
-def _stored_features(spec=None) -> dict:
-    spec = spec or fs.RAW_FEATURES
-    return {k: v for k, v in spec.items() if k != "seq_length"}
-
-
-def mindrecord_schema(spec=None) -> dict:
-    """MindRecord schema of the raw-feature table (see module docstring)."""
-    schema = {"name": {"type": "string"}, "seq_length": {"type": "int32"}, "present": {"type": "string"}}
-    for name, feat in _stored_features(spec).items():
-        if feat.dtype == "bytes":
-            schema[name] = {"type": "bytes"}
-            schema[name + SHAPE_SUFFIX] = {"type": "int32", "shape": [len(feat.dims) + 1]}
-            continue
-        if not feat.dims:
-            schema[name] = {"type": _MR_TYPES[feat.dtype]}
-            continue
-        variable = [isinstance(d, str) for d in feat.dims]
-        shape = [-1 if v else d for v, d in zip(variable, feat.dims)] if sum(variable) == 1 else [-1]
-        schema[name] = {"type": _MR_TYPES[feat.dtype], "shape": shape}
-        schema[name + SHAPE_SUFFIX] = {"type": "int32", "shape": [len(feat.dims)]}
-    return schema
-
-
-def _empty(feat) -> np.ndarray:
-    return np.zeros([0 if isinstance(d, str) else d for d in feat.dims], feat.dtype)
-
-
-def encode_record(name: str, features: dict, source=None) -> dict:
-    """Canonical raw features -> one MindRecord row."""
-    num_res = int(features["aatype"].shape[0])
-    if "seq_length" in features and not np.all(np.asarray(features["seq_length"]) == num_res):
-        raise InputError(f"feature 'seq_length' is not {num_res} (the number of residues) everywhere", source)
-    row = {"name": name, "seq_length": num_res,
-           "present": ",".join(sorted(k for k in features if k in fs.RAW_FEATURES))}
-    for key, feat in _stored_features().items():
-        arr = np.asarray(features[key]) if key in features else None
-        if feat.dtype == "bytes":
-            arr = arr if arr is not None else np.zeros([0] * len(feat.dims), "S1")
-            row[key] = arr.tobytes()
-            row[key + SHAPE_SUFFIX] = np.array(list(arr.shape) + [arr.dtype.itemsize], np.int32)
-        elif not feat.dims:
-            row[key] = (arr if arr is not None else np.zeros((), feat.dtype)).item()
-        else:
-            arr = arr if arr is not None else _empty(feat)
-            row[key + SHAPE_SUFFIX] = np.array(arr.shape, np.int32)
-            stored = mindrecord_schema()[key]["shape"]
-            row[key] = np.ascontiguousarray(arr.reshape(-1) if stored == [-1] else arr)
-    return row
-
-
-def decode_record(row: dict) -> tuple[str, dict]:
-    """One MindRecord row (dict of numpy arrays, as MindDataset yields them) -> ``(name, raw features)``."""
-    name = str(np.asarray(row["name"]).item())
-    num_res = int(np.asarray(row["seq_length"]))
-    present = [p for p in str(np.asarray(row["present"]).item()).split(",") if p]
-    out = {}
-    for key in present:
-        feat = fs.RAW_FEATURES[key]
-        if key == "seq_length":
-            out[key] = np.full(num_res, num_res, np.int32)
-            continue
-        value = np.asarray(row[key])
-        if feat.dtype == "bytes":
-            shape = [int(x) for x in row[key + SHAPE_SUFFIX]]
-            shape, itemsize = shape[:-1], shape[-1]
-            nbytes = int(np.prod(shape)) * itemsize
-            buf = value.tobytes()[:nbytes].ljust(nbytes, b"\0")   # MindRecord may strip trailing NULs
-            out[key] = np.frombuffer(buf, dtype=f"S{max(itemsize, 1)}").reshape(shape).copy()
-        elif not feat.dims:
-            out[key] = value.astype(feat.dtype).reshape(())
-        else:
-            shape = tuple(int(x) for x in row[key + SHAPE_SUFFIX])
-            if int(np.prod(shape)) == 0:       # empty arrays come back as placeholders
-                out[key] = np.zeros(shape, feat.dtype)
-            else:
-                out[key] = value.astype(feat.dtype, copy=False).reshape(shape)
-    return name, out
-
-
-def record_columns() -> list:
-    return list(mindrecord_schema())
-
-
-# ----------------------------------------------------------------------------------------------- reading inputs
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _is_pickle(path: Path) -> bool:
-    return any(path.name.endswith(s) for s in PICKLE_SUFFIXES)
-
-
-def sample_name(path: Path) -> str:
-    """``DIR/2crb_A.npz`` -> ``2crb_A``; ``DIR/2crb_A/features.pkl`` -> ``2crb_A``."""
-    stem = path.name
-    for suffix in sorted(FEATURE_SUFFIXES, key=len, reverse=True):
-        if stem.endswith(suffix):
-            stem = stem[:-len(suffix)]
-            break
-    return path.parent.name if stem == "features" else stem
-
-
-def discover_inputs(features_dir) -> list[tuple[str, Path]]:
-    """Feature files of a directory: ``DIR/<name>.npz|.pkl`` or ``DIR/<name>/features.npz|.pkl``, sorted by name.
-
-    Any other top-level file is an error (so a mistyped directory does not convert silently to nothing)."""
-    root = Path(features_dir)
-    if not root.is_dir():
-        raise InputError("features directory not found", root)
-    found = []
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            inner = [entry / f"features{s}" for s in FEATURE_SUFFIXES if (entry / f"features{s}").is_file()]
-            found.extend(inner[:1])
-        elif any(entry.name.endswith(s) for s in FEATURE_SUFFIXES):
-            found.append(entry)
-        else:
-            raise InputError("not a feature file (expected .npz, or .pkl with --allow-pickle)", entry)
-    named = [(sample_name(p), p) for p in found]
-    seen = {}
-    for name, p in named:
-        if name in seen:
-            raise InputError(f"sample name '{name}' also comes from {seen[name]}", p)
-        seen[name] = p
-    if not named:
-        raise InputError("no feature files (.npz / .pkl) found", root)
-    return sorted(named)
-
-
-def load_feature_file(path, allow_pickle: bool = False) -> dict:
-    """A raw feature dict from ``.npz`` (or a pickled dict, only with ``allow_pickle``), canonicalised."""
-    path = Path(path)
-    if _is_pickle(path):
-        if not allow_pickle:
-            raise InputError("pickle files can run code when loaded; pass --allow-pickle if you trust it", path)
-        try:
-            opener = gzip.open if path.name.endswith(".gz") else open
-            with opener(path, "rb") as fh:
-                data = pickle.load(fh)
-        except Exception as e:  # noqa: BLE001 - unpickling raises anything
-            raise InputError(f"cannot unpickle ({type(e).__name__}: {e})".splitlines()[0], path) from None
-        if not isinstance(data, dict):
-            raise InputError(f"pickle holds a {type(data).__name__}, expected a feature dict", path)
-    elif path.name.endswith(".npz"):
-        try:
-            with np.load(path, allow_pickle=allow_pickle) as z:
-                data = {k: z[k] for k in z.files}
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise InputError(f"not a valid .npz file ({e})".splitlines()[0], path) from None
-        except ValueError as e:
-            hint = "; pass --allow-pickle if you trust it" if "allow_pickle" in str(e) else ""
-            raise InputError(f"cannot read .npz ({e}{hint})".splitlines()[0], path) from None
-    else:
-        raise InputError("not a feature file (expected .npz, or .pkl with --allow-pickle)", path)
-    features, _ = canonical_raw_features(data, path)
-    return features
-
-
-def attach_mmcif_labels(features: dict, name: str, mmcif_dir, source=None) -> Path:
-    """Fill all_atom_positions/all_atom_mask/resolution from ``mmcif_dir/<pdb>.cif`` chain ``<chain>`` of the
-    sample name ``<pdb>_<chain>``; the chain's SEQRES must equal the features' sequence. Returns the mmCIF path."""
-    from mindsponge_fold.data import mmcif
-
-    if "_" not in name:
-        raise InputError(f"sample name '{name}' is not <pdb>_<chain>, cannot find its mmCIF labels", source)
-    pdb, chain = name.rsplit("_", 1)
-    candidates = [Path(mmcif_dir) / f"{pdb}{ext}" for ext in (".cif", ".mmcif")]
-    candidates += [Path(mmcif_dir) / f"{pdb.lower()}.cif", Path(mmcif_dir) / f"{pdb.upper()}.cif"]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        raise InputError(f"no mmCIF {pdb}.cif for sample '{name}'", mmcif_dir)
-    chain_obj = mmcif.load_chain(path, chain)
-    query = features["sequence"].reshape(-1)[0].decode() if "sequence" in features else None
-    if query is not None and query != chain_obj.sequence:
-        raise InputError(f"chain {chain} sequence ({len(chain_obj.sequence)} residues) differs from the features' "
-                         f"sequence ({len(query)} residues) of sample '{name}'", path)
-    if chain_obj.atom_positions.shape[0] != features["aatype"].shape[0]:
-        raise InputError(f"chain {chain} has {chain_obj.atom_positions.shape[0]} residues, features of '{name}' "
-                         f"have {features['aatype'].shape[0]}", path)
-    features["all_atom_positions"] = chain_obj.atom_positions.astype(np.float32)
-    features["all_atom_mask"] = chain_obj.atom_mask.astype(np.float32)
-    features["resolution"] = np.asarray(chain_obj.resolution, np.float32)
-    return path
-
-
-def load_sample(name: str, path, allow_pickle=False, mmcif_dir=None) -> tuple[dict, dict]:
-    """Features of one sample plus its manifest entry (source, sha256, sizes)."""
-    features = load_feature_file(path, allow_pickle)
-    entry = {"source": str(path), "sha256": sha256_file(path)}
-    if mmcif_dir is not None and "all_atom_positions" not in features:
-        cif = attach_mmcif_labels(features, name, mmcif_dir, path)
-        entry.update(labels=str(cif), labels_sha256=sha256_file(cif))
-    entry.update(seq_length=int(features["aatype"].shape[0]), num_msa=int(features["msa"].shape[0]),
-                 num_templates=int(features["template_aatype"].shape[0]) if "template_aatype" in features else 0,
-                 has_labels="all_atom_positions" in features,
-                 is_distillation=bool(np.asarray(features.get("is_distillation", 0)).item()))
-    return features, entry
 
 
 # ----------------------------------------------------------------------------------------------- conversion
@@ -435,7 +215,7 @@ def convert(features_dir, out, num_shards: int = 1, mmcif_dir=None, allow_pickle
         check_table_lists([name for name, _ in inputs], table, chain_table)
     if not allow_pickle:
         for _, path in inputs:
-            if _is_pickle(path):
+            if is_pickle_file(path):
                 load_feature_file(path, allow_pickle=False)      # raises the one-line error
     manifest = load_manifest(out)
     if manifest and manifest["num_shards"] != num_shards:
