@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+import bench_common   # this script's directory is first on sys.path
+
 
 def load_config(args):
     import ml_collections
@@ -25,13 +27,7 @@ def load_config(args):
         cfg = ml_collections.ConfigDict(full)
     else:
         cfg = af_config.model_config(args.model)
-    for item in args.set:
-        key, value = item.split("=", 1)
-        node = cfg
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = json.loads(value)
+    bench_common.set_config_values(cfg, args.set)
     cfg.model.num_recycle = 0
     cfg.data.common.num_recycle = 0
     return cfg

@@ -24,17 +24,13 @@ import time
 
 import numpy as np
 
+import bench_common   # this script's directory is first on sys.path
+
 
 def load_config(args):
     from alphafold.model import config as af_config
     cfg = af_config.model_config(args.model)
-    for item in args.set:
-        key, value = item.split("=", 1)
-        node = cfg
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = json.loads(value)
+    bench_common.set_config_values(cfg, args.set)
     cfg.model.global_config.use_remat = bool(args.remat)
     cfg.model.global_config.deterministic = bool(args.deterministic)
     return cfg

@@ -68,6 +68,18 @@ def machine_info() -> dict:
     return info
 
 
+def set_config_values(cfg, items) -> None:
+    """``key.path=JSON`` overrides (the AlphaFold-side drivers' ``--set``) applied to a nested config (AlphaFold's
+    ``ConfigDict``) in place."""
+    for item in items:
+        key, value = item.split("=", 1)
+        node = cfg
+        *path, last = key.split(".")
+        for p in path:
+            node = node[p]
+        node[last] = json.loads(value)
+
+
 def write_result(path, data: dict) -> None:
     from mindsponge_fold.common.fileio import write_json
     Path(path).parent.mkdir(parents=True, exist_ok=True)
