@@ -40,6 +40,15 @@ def _pad_start(x):
     return ops.concat([ops.zeros((1,), x.dtype), x], 0)
 
 
+def _flat_bottom(value, ideal, tol, mask):
+    """One between-residue geometry term (eq. 44, 45) per residue pair: the error sqrt(1e-6 + (value - ideal)^2), its
+    flat-bottom loss relu(error - tol), that loss's masked mean and the hard violation mask (error > tol)."""
+    d = value - ideal
+    error = ops.sqrt(1e-6 + d * d)
+    per_pair = ops.relu(error - tol)
+    return per_pair, _pair_mean(mask, per_pair), mask * (error > tol).astype(ms.float32)
+
+
 def _norm(v, eps):
     return ops.sqrt(eps + (v * v).sum(-1))
 
@@ -62,12 +71,8 @@ def between_residue_bond_loss(pos, atom_mask, residue_index, next_is_proline, to
                  + next_is_proline * rc.between_res_bond_length_c_n[1])
     gt_stddev = ((1.0 - next_is_proline) * rc.between_res_bond_length_stddev_c_n[0]
                  + next_is_proline * rc.between_res_bond_length_stddev_c_n[1])
-    d = c_n_length - gt_length
-    c_n_error = ops.sqrt(1e-6 + d * d)
-    c_n_per_res = ops.relu(c_n_error - tolerance_factor * gt_stddev)
-    mask = this_c_mask * next_n_mask * no_gap
-    c_n_loss = _pair_mean(mask, c_n_per_res)
-    c_n_violation = mask * (c_n_error > tolerance_factor * gt_stddev).astype(ms.float32)
+    c_n_per_res, c_n_loss, c_n_violation = _flat_bottom(c_n_length, gt_length, tolerance_factor * gt_stddev,
+                                                        this_c_mask * next_n_mask * no_gap)
 
     ca_c_length = _norm(this_ca - this_c, 1e-6)
     n_ca_length = _norm(next_n - next_ca, 1e-6)
@@ -75,24 +80,14 @@ def between_residue_bond_loss(pos, atom_mask, residue_index, next_is_proline, to
     c_n_unit = (next_n - this_c) / c_n_length[:, None]
     n_ca_unit = (next_ca - next_n) / n_ca_length[:, None]
 
-    # CA-C-N angle; the reference uses the C-N bond-length stddev as this angle's tolerance unit
-    cos_ca_c_n = (c_ca_unit * c_n_unit).sum(-1)
-    d = cos_ca_c_n - rc.between_res_cos_angles_ca_c_n[0]
-    ca_c_n_error = ops.sqrt(1e-6 + d * d)
-    tol = tolerance_factor * rc.between_res_bond_length_stddev_c_n[0]
-    ca_c_n_per_res = ops.relu(ca_c_n_error - tol)
-    mask = this_ca_mask * this_c_mask * next_n_mask * no_gap
-    ca_c_n_loss = _pair_mean(mask, ca_c_n_per_res)
-    ca_c_n_violation = mask * (ca_c_n_error > tol).astype(ms.float32)
-
-    cos_c_n_ca = ((-c_n_unit) * n_ca_unit).sum(-1)
-    d = cos_c_n_ca - rc.between_res_cos_angles_c_n_ca[0]
-    c_n_ca_error = ops.sqrt(1e-6 + d * d)
-    tol = tolerance_factor * rc.between_res_cos_angles_c_n_ca[1]
-    c_n_ca_per_res = ops.relu(c_n_ca_error - tol)
-    mask = this_c_mask * next_n_mask * next_ca_mask * no_gap
-    c_n_ca_loss = _pair_mean(mask, c_n_ca_per_res)
-    c_n_ca_violation = mask * (c_n_ca_error > tol).astype(ms.float32)
+    # CA-C-N angle (cosine); the reference uses the C-N bond-length stddev as this angle's tolerance unit
+    ca_c_n_per_res, ca_c_n_loss, ca_c_n_violation = _flat_bottom(
+        (c_ca_unit * c_n_unit).sum(-1), rc.between_res_cos_angles_ca_c_n[0],
+        tolerance_factor * rc.between_res_bond_length_stddev_c_n[0], this_ca_mask * this_c_mask * next_n_mask * no_gap)
+    # C-N-CA angle (cosine)
+    c_n_ca_per_res, c_n_ca_loss, c_n_ca_violation = _flat_bottom(
+        ((-c_n_unit) * n_ca_unit).sum(-1), rc.between_res_cos_angles_c_n_ca[0],
+        tolerance_factor * rc.between_res_cos_angles_c_n_ca[1], this_c_mask * next_n_mask * next_ca_mask * no_gap)
 
     per_bond = c_n_per_res + ca_c_n_per_res + c_n_ca_per_res
     per_residue_loss_sum = 0.5 * (_pad_end(per_bond) + _pad_start(per_bond))
