@@ -31,6 +31,14 @@ def test_rows_per_chunk_rule():
     assert chunking.rows_per_chunk(chunking.AUTO, 10 ** 6, 10 ** 12) == 1     # never below one row
     # the budget is chunking.auto_budget_mib: 4x the budget, 4x the rows (powers of two)
     assert chunking.rows_per_chunk(chunking.AUTO, n, 4 * n * n, 4 * chunking.AUTO_BUDGET_BYTES) == 4 * tri
+    # a chunk may hold as much as the op's output (every chunk write copies the whole output): extra-MSA row
+    # attention at N_res 100 writes [5120, 100, 64]; a small output leaves the budget in charge
+    n, auto, budget = 100, chunking.AUTO, chunking.AUTO_BUDGET_BYTES
+    rows = chunking.rows_per_chunk(auto, 5120, 8 * n * n, budget, n * 64)
+    assert rows * 8 * n * n * 4 <= 5120 * n * 64 * 4 < 2 * rows * 8 * n * n * 4 and rows & (rows - 1) == 0
+    assert rows == 256 > chunking.rows_per_chunk(auto, 5120, 8 * n * n, budget) == 64
+    assert chunking.rows_per_chunk(auto, n, 4 * n * n, budget, 1) == chunking.rows_per_chunk(auto, n, 4 * n * n)
+    assert chunking.rows_per_chunk(7, 5120, 8 * n * n, budget, n * 64) == 7          # fixed chunk size: as set
     ctx = ModelContext.from_config(load_config("tiny", ["chunking.auto_budget_mib=128"]))
     assert ctx.chunk_budget_bytes == 128 * 2 ** 20
     assert Module(ctx).chunk_budget == 128 * 2 ** 20

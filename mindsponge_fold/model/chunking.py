@@ -9,9 +9,10 @@ Setting (``chunking.chunk_size`` in the config, carried by ``ModelContext.chunk_
 * ``0``: off (every op sees all rows at once).
 * ``k > 0``: every chunked op processes ``k`` rows per chunk.
 * ``null`` (:data:`AUTO`): chosen per op from the static shapes, i.e. from N_res and N_seq: the largest power of
-  two of rows whose intermediate stays within :data:`AUTO_BUDGET_BYTES` (:func:`rows_per_chunk`). Small inputs
-  are then not chunked at all; at N_res = 1024 triangle attention runs 2 rows and extra-MSA row attention 1 row
-  per chunk.
+  two of rows whose intermediate stays within :data:`AUTO_BUDGET_BYTES` (config ``chunking.auto_budget_mib``) or
+  within the op's output size, whichever is larger (:func:`rows_per_chunk`: each chunk write copies the whole
+  output). Small inputs are then not chunked at all; at N_res = 1024 triangle attention runs 16 rows and extra-MSA
+  row attention 32 rows per chunk.
 
 Two MindSpore 2.10 CPU behaviours dominate inference memory, more than the activations themselves (measured with
 the full-width network, 5120 extra-MSA rows): an elementwise op that broadcasts an operand implicitly keeps a
@@ -48,15 +49,24 @@ def setting_from_config(value) -> int:
     return value
 
 
-def rows_per_chunk(setting: int, num_rows: int, row_elems: int, budget_bytes: int = AUTO_BUDGET_BYTES) -> int:
+def rows_per_chunk(setting: int, num_rows: int, row_elems: int, budget_bytes: int = AUTO_BUDGET_BYTES,
+                   out_row_elems: int = 0) -> int:
     """Rows per chunk for an op over ``num_rows`` rows whose largest intermediate has ``row_elems`` elements per row
     (automatic rule: within ``budget_bytes``, config ``chunking.auto_budget_mib``). Returns ``num_rows`` (no
-    chunking) when chunking is off or one chunk covers everything."""
+    chunking) when chunking is off or one chunk covers everything.
+
+    ``out_row_elems``: elements per row of the op's output when :func:`map_rows` assembles it. Writing a chunk into
+    that output copies the whole output on MindSpore 2.10 CPU (``tensor_scatter_update`` is not in place: 26 ms per
+    write into a 131 MB buffer, whatever the chunk's size), so many small chunks of a large output cost more in
+    copies than in compute. The automatic rule therefore lets a chunk's intermediate be as large as the output
+    itself (budget = max(``budget_bytes``, output bytes)): the number of chunks is at most intermediate / output,
+    and a chunk never holds more than the op's output already takes."""
     if setting == 0:
         return num_rows
     if setting > 0:
         return min(num_rows, setting)
-    rows = max(1, int(budget_bytes) // max(1, row_elems * ITEM_BYTES))
+    budget = max(int(budget_bytes), num_rows * int(out_row_elems) * ITEM_BYTES)
+    rows = max(1, budget // max(1, row_elems * ITEM_BYTES))
     rows = 1 << (rows.bit_length() - 1)            # power of two: chunk sizes stay stable across lengths
     return min(num_rows, rows)
 

@@ -45,7 +45,7 @@ class Transition(Module):
 
     def construct(self, act, mask, idx=None):
         rows, cols = act.shape[0], act.shape[1]
-        chunk = self.rows_per_chunk(rows, cols * (self.hidden + self.channels))
+        chunk = self.rows_per_chunk(rows, cols * (self.hidden + self.channels), cols * self.channels)
         return chunking.map_rows(self._transition, chunk, (act,), (idx,), (cols, self.channels), self.dtype)
 
     def _transition(self, act, idx):
@@ -98,7 +98,7 @@ class MSAColumnGlobalAttention(Module):
         rows, cols, c = msa.shape
         # every column is independent: at inference a few columns at a time (their normed input, keys, values and
         # gates [rows, c] per column are the large intermediates)
-        chunk = self.rows_per_chunk(cols, rows * 4 * c)
+        chunk = self.rows_per_chunk(cols, rows * 4 * c, rows * c)
         columns = (self.permute(msa, (1, 0, 2)), kernels.transpose(msa_mask, (1, 0)))
         out = chunking.map_rows(self._columns, chunk, columns,
                                 (idx,), (rows, c), self.dtype)
@@ -201,7 +201,7 @@ class OuterProductMean(Module):
         norm = kernels.matmul_ta(mask, mask)                                          # [N, N] rows both present
         w = self.take(self.output_w, idx).reshape(oc * oc, self.pair_channel).astype(self.dtype)
         b = self.take(self.output_b, idx).astype(self.dtype)
-        chunk = self.rows_per_chunk(n, n * (2 * oc * oc + self.pair_channel))
+        chunk = self.rows_per_chunk(n, n * (2 * oc * oc + self.pair_channel), n * self.pair_channel)
         return chunking.map_rows(self._outer_rows, chunk, (self.permute(left, (1, 2, 0)), norm), (right, w, b),
                                  (n, self.pair_channel), self.dtype)
 

@@ -166,11 +166,11 @@ class Module(nn.Cell):
     def take(param, idx):
         return param if idx is None else ops.gather(param, idx, 0)
 
-    def rows_per_chunk(self, num_rows: int, row_elems: int) -> int:
+    def rows_per_chunk(self, num_rows: int, row_elems: int, out_row_elems: int = 0) -> int:
         """Inference chunk size for an op over ``num_rows`` rows (all rows in training; see :mod:`chunking`)."""
         if self.training:
             return num_rows
-        return chunking.rows_per_chunk(self.chunk_setting, num_rows, row_elems, self.chunk_budget)
+        return chunking.rows_per_chunk(self.chunk_setting, num_rows, row_elems, self.chunk_budget, out_row_elems)
 
     def permute(self, x, perm):
         """``x`` permuted; at inference in chunks of output rows (see :func:`chunking.permute`)."""
@@ -292,7 +292,7 @@ class Attention(Module):
     def construct(self, q_data, m_data, key_mask, nonbatched_bias=None, idx=None):
         b, nq, _ = q_data.shape
         nk = m_data.shape[1]
-        chunk = self.rows_per_chunk(b, self.h * nq * nk + nq * self.q_dim + 2 * nk * self.m_dim)
+        chunk = self.rows_per_chunk(b, self.h * nq * nk + nq * self.q_dim + 2 * nk * self.m_dim, nq * self.output_dim)
         if chunk >= b:
             return self._attend(q_data, m_data, key_mask, nonbatched_bias, idx)
         if key_mask.ndim == 2 and key_mask.shape[0] == b:
