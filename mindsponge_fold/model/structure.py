@@ -2,11 +2,13 @@
 
 Cells and attribute names follow AlphaFold's haiku modules (``structure_module/fold_iteration/
 invariant_point_attention/q_scalar`` ...), so parameter names map to the official ones mechanically. The 8 layers
-share one ``fold_iteration``. They are unrolled (a Python loop, one set of weights), not a graph ``while`` loop: with
-per-layer outputs carried through a ``while`` loop as accumulators, MindSpore 2.10 returned the FIRST execution's
-accumulator values again when the compiled graph was re-executed inside the full model (the loop's other carried
-values were fresh); tests/test_model_graph_reuse.py guards this. The depth here is fixed (8), so unrolling costs a
-constant few seconds of compile time, unlike the 48-block Evoformer stack. Internally backbone translations are in
+share one ``fold_iteration``. In training they are unrolled (a Python loop, one set of weights). At inference they run
+in a graph ``while`` loop, which compiles the layer once (unrolled, the 8 layers cost ~11 s of compile time at
+model_1_ptm widths, benchmarks/results/bench_af_modules.json): the per-layer outputs are written into buffers made
+at run time (:func:`chunking.zeros_from`) with ``tensor_scatter_update``. Accumulating them in the loop instead
+(``buffer + one_hot * value`` on buffers that were graph constants) made MindSpore 2.10 return the FIRST
+execution's values when the compiled graph was re-executed; tests/test_model_graph_reuse.py guards against that and
+tests/test_structure_module.py compares the loop with the unrolled layers. Internally backbone translations are in
 units of ``position_scale`` (nm), as in AlphaFold; every output is in Angstrom. The geometry
 (points, rotations, the attention softmax) is always float32.
 """
@@ -17,6 +19,7 @@ import numpy as np
 from mindspore import Tensor, ops
 
 from mindsponge_fold.model import all_atom
+from mindsponge_fold.model.chunking import zeros_from
 from mindsponge_fold.model.kernels import transpose as T
 from mindsponge_fold.model import geometry as g
 from mindsponge_fold.model.primitives import LayerNorm, Linear, Module, SharedDropout, expand
@@ -198,6 +201,43 @@ class StructureModule(Module):
         self.num_layer = int(sm_config.num_layer)
         self.position_scale = float(sm_config.position_scale)
         self.traj_scale = Tensor(np.array([1.0] * 4 + [self.position_scale] * 3, np.float32))
+        self.unroll = False        # True: unrolled at inference too (tests compare the two)
+
+    def _layers_unrolled(self, act, initial_act, pair_act, seq_mask, aatype, quat, trans, drop):
+        traj, angles, unnormalized, frames, atom_pos = [], [], [], [], []
+        for layer in range(self.num_layer):      # shared weights
+            out = self.fold_iteration(act, initial_act, pair_act, seq_mask, aatype, quat, trans, drop, layer)
+            act, quat_new, trans = out[0], out[1], out[2]
+            traj.append(ops.concat([quat_new, trans], -1) * self.traj_scale)
+            angles.append(out[3])
+            unnormalized.append(out[4])
+            frames.append(out[5])
+            atom_pos.append(out[6])
+            # AlphaFold stops the gradient through the rotation between layers (not the translation)
+            quat = ops.stop_gradient(quat_new)
+        return (act, ops.stack(traj), ops.stack(angles), ops.stack(unnormalized), ops.stack(frames),
+                ops.stack(atom_pos))
+
+    def _layers_loop(self, act, initial_act, pair_act, seq_mask, aatype, quat, trans, drop):
+        """The layers in a graph ``while`` loop (inference): per-layer outputs written into run-time buffers."""
+        n, layers = act.shape[0], self.num_layer
+        traj = zeros_from(trans, (layers, n, 7), F32)
+        angles = zeros_from(trans, (layers, n, 7, 2), F32)
+        unnormalized = zeros_from(trans, (layers, n, 7, 2), F32)
+        frames = zeros_from(trans, (layers, n, 8, 12), F32)
+        atom_pos = zeros_from(trans, (layers, n, 14, 3), F32)
+        layer = Tensor(0, ms.int32)
+        while layer < layers:
+            out = self.fold_iteration(act, initial_act, pair_act, seq_mask, aatype, quat, trans, drop, layer)
+            act, quat, trans = out[0], out[1], out[2]
+            at = layer.reshape(1, 1)
+            traj = ops.tensor_scatter_update(traj, at, (ops.concat([quat, trans], -1) * self.traj_scale)[None])
+            angles = ops.tensor_scatter_update(angles, at, out[3].astype(F32)[None])
+            unnormalized = ops.tensor_scatter_update(unnormalized, at, out[4].astype(F32)[None])
+            frames = ops.tensor_scatter_update(frames, at, out[5].astype(F32)[None])
+            atom_pos = ops.tensor_scatter_update(atom_pos, at, out[6].astype(F32)[None])
+            layer = layer + 1
+        return act, traj, angles, unnormalized, frames, atom_pos
 
     def construct(self, single, pair, batch, drop=None):
         aatype = batch["aatype"]
@@ -210,19 +250,12 @@ class StructureModule(Module):
         quat = ops.concat([ops.ones((n, 1), F32), ops.zeros((n, 3), F32)], -1)
         trans = ops.zeros((n, 3), F32)
         layers = self.num_layer
-        traj, angles, unnormalized, frames, atom_pos = [], [], [], [], []
-        for layer in range(layers):      # shared weights, unrolled: see the module docstring
-            out = self.fold_iteration(act, initial_act, pair_act, seq_mask, aatype, quat, trans, drop, layer)
-            act, quat_new, trans = out[0], out[1], out[2]
-            traj.append(ops.concat([quat_new, trans], -1) * self.traj_scale)
-            angles.append(out[3])
-            unnormalized.append(out[4])
-            frames.append(out[5])
-            atom_pos.append(out[6])
-            # AlphaFold stops the gradient through the rotation between layers (not the translation)
-            quat = ops.stop_gradient(quat_new)
-        traj, angles, unnormalized = ops.stack(traj), ops.stack(angles), ops.stack(unnormalized)
-        frames, atom_pos = ops.stack(frames), ops.stack(atom_pos)
+        if self.training or self.unroll:
+            act, traj, angles, unnormalized, frames, atom_pos = self._layers_unrolled(
+                act, initial_act, pair_act, seq_mask, aatype, quat, trans, drop)
+        else:
+            act, traj, angles, unnormalized, frames, atom_pos = self._layers_loop(
+                act, initial_act, pair_act, seq_mask, aatype, quat, trans, drop)
         final_atom14 = atom_pos[layers - 1]
         atom37_exists = batch["atom37_atom_exists"].astype(F32)
         final_atom37 = all_atom.atom14_to_atom37(final_atom14, aatype, atom37_exists)
