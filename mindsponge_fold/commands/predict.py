@@ -44,8 +44,8 @@ def add_arguments(parser) -> None:
                                help_default="the preset named as the model; for every model")
     m.add_argument("--num-recycle", type=int, help="recycling iterations (default: the config's)")
     m.add_argument("--seed", type=int, default=0,
-                   help="feature-processing seed (model i uses i + seed * num_models, as AlphaFold) and random "
-                        "weights seed")
+                   help="feature-processing seed (model i uses i + seed * num_models, as AlphaFold; also its "
+                        "dropout seed with --set model.global_config.eval_dropout=true) and random weights seed")
     options.add_ema_option(m)
     m.add_argument("--no-bucket", action="store_true", help="do not pad N_res up to a length bucket")
     options.add_device_option(m)
