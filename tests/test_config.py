@@ -117,7 +117,6 @@ ALPHAFOLD_KEYS_NOT_IN_BASE = {
     "model.embeddings_and_evoformer.evoformer.outer_product_mean.chunk_size": None,
     "model.embeddings_and_evoformer.template.subbatch_size": None,
     "model.global_config.multimer_mode": True,
-    "model.global_config.eval_dropout": True,
     "model.global_config.bfloat16": True,
     "model.global_config.bfloat16_output": True,
     "model.global_config.fp8": True,
@@ -183,12 +182,17 @@ def test_ensembling_is_refused_when_the_config_is_loaded():
     assert load_config("tiny", ["data.eval.num_ensemble=1"]).data.eval.num_ensemble == 1
 
 
-def test_multimer_and_eval_dropout_are_refused_by_name():
-    for key in ("model.global_config.multimer_mode", "model.global_config.eval_dropout"):
-        with pytest.raises(ConfigError, match=f"'{key}' is not a setting here"):
-            load_config("tiny", [f"{key}=true"])
+def test_multimer_is_refused_by_name_and_eval_dropout_is_a_setting():
+    key = "model.global_config.multimer_mode"
+    with pytest.raises(ConfigError, match=f"'{key}' is not a setting here"):
+        load_config("tiny", [f"{key}=true"])
     with pytest.raises(ConfigError, match="'model.global_config.multimer_mode' = True is not supported: multimer"):
-        from_alphafold_config(_set(_af_full_config(), "model.global_config.multimer_mode", True))
+        from_alphafold_config(_set(_af_full_config(), key, True))
+    # eval_dropout (AlphaFold 2.3 / ColabFold's use_dropout): off by default, settable, taken from AlphaFold configs
+    assert load_config("tiny").model.global_config.eval_dropout is False
+    assert load_config("tiny", ["model.global_config.eval_dropout=true"]).model.global_config.eval_dropout is True
+    af = from_alphafold_config(_set(_af_full_config(), "model.global_config.eval_dropout", True))
+    assert af.model.global_config.eval_dropout is True
 
 
 def test_early_stop_tolerance_is_a_setting():

@@ -1,6 +1,8 @@
-"""Dropout (mindsponge_fold.train.dropout + model.primitives.SharedDropout): the sites of the model with the paper's
-rates and shared axes, masks constant along the shared axis, keep rate and 1/keep scaling, seeding per (step, example,
-iteration), and SharedDropout applying exactly the given mask (per block of a stack)."""
+"""Dropout (mindsponge_fold.model.dropout_masks + model.primitives.SharedDropout): the sites of the model with the
+paper's rates and shared axes, masks constant along the shared axis, keep rate and 1/keep scaling, seeding per
+(step, example, iteration), SharedDropout applying exactly the given mask (per block of a stack), and the inference
+masks of ``eval_dropout`` (the training sites and rates less the structure module's, seeded per (seed,
+iteration))."""
 import mindspore as ms
 import numpy as np
 import pytest
@@ -9,15 +11,21 @@ from mindspore import Tensor, nn
 from mindsponge_fold.common.config import load_config
 from mindsponge_fold.model.alphafold import build_model
 from mindsponge_fold.model.primitives import ModelContext, SharedDropout
-from mindsponge_fold.train.dropout import activation_sizes, dropout_sites, mask_rng, sample_masks, step_masks
+from mindsponge_fold.model.dropout_masks import (activation_sizes, dropout_sites, inference_masks, mask_rng,
+                                                 sample_masks, step_masks)
 
 ms.set_device("CPU")
 
 
 @pytest.fixture(scope="module")
-def sites():
+def model():
     cfg = load_config("tiny")
-    return {s.key: s for s in dropout_sites(build_model(cfg, ModelContext.from_config(cfg)))}
+    return build_model(cfg, ModelContext.from_config(cfg))
+
+
+@pytest.fixture(scope="module")
+def sites(model):
+    return {s.key: s for s in dropout_sites(model)}
 
 
 def test_sites_rates_and_shared_axes(sites):
@@ -94,3 +102,30 @@ def test_shared_dropout_applies_the_given_mask_per_block():
         assert np.all(kept == kept[:1])                             # the same positions dropped in every row
     assert np.array_equal(Apply(site)(Tensor(x), None, None).asnumpy(), x)    # no masks: identity
     assert SharedDropout(ModelContext(deterministic=True), 0.25).rate == 0.0
+
+
+def test_inference_masks_have_the_training_sites_and_rates_less_the_structure_module(model, sites):
+    """eval_dropout (AlphaFold's dropout_wrapper with is_training overridden): the same sites, rates and shared axes
+    as training in the Evoformer, extra-MSA and template pair stacks; the structure module's dropout follows
+    is_training only (folding.py), so it has no inference site. Masks: 0 or 1/keep, reproducible for a (seed,
+    iteration), different for another seed or iteration."""
+    inference = {s.key: s for s in dropout_sites(model, inference=True)}
+    assert set(inference) == {k for k in sites if not k.startswith("structure_module/")}
+    assert {k.split("/")[0] for k in inference} == {"evoformer_iteration", "extra_msa_stack", "template_pair_stack"}
+    assert all(inference[k] is sites[k] for k in inference)        # the very same cells: same rates, same axes
+    item = {"aatype": np.zeros(32, np.int32), "msa_feat": np.zeros((8, 32, 49), np.float32),
+            "extra_msa": np.zeros((8, 32), np.int32), "template_aatype": np.zeros((2, 32), np.int32)}
+    site_list = list(inference.values())
+    a = inference_masks(site_list, item, True, seed=3, iteration=1)
+    assert set(a) == set(inference)
+    assert a["evoformer_iteration/msa_row_attention_with_pair_bias"].shape == (2, 1, 32, 16)   # S = 8 + 2 rows
+    for key, m in a.items():
+        assert m.shape == inference[key].mask_shape(activation_sizes(item, True)), key
+        assert set(np.unique(m)) <= {0.0, np.float32(1.0 / (1.0 - inference[key].rate))}, key
+    b = inference_masks(site_list, item, True, seed=3, iteration=1)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    for other in ({"seed": 4}, {"iteration": 0}):
+        c = inference_masks(site_list, item, True, **{"seed": 3, "iteration": 1, **other})
+        assert not np.array_equal(a["evoformer_iteration/triangle_multiplication_outgoing"],
+                                  c["evoformer_iteration/triangle_multiplication_outgoing"]), other
+    assert inference_masks([], item, True, seed=3, iteration=1) == {}

@@ -161,7 +161,7 @@ def test_training_dropout_recompute_and_gradients(evo_cfg):
     """Training mode with dropout masks: the while loop applies block i's masks to block i (== blockwise application
     with those masks, != no dropout), and the gradients through the loop with per-block recompute (Cell.recompute)
     equal those without it, non-zero for every stacked layer."""
-    from mindsponge_fold.train.dropout import dropout_sites, mask_rng, sample_masks
+    from mindsponge_fold.model.dropout_masks import dropout_sites, mask_rng, sample_masks
     rng = np.random.default_rng(2)
     block = EvoformerIteration(ModelContext(), evo_cfg, 16, 8, False, stack=(2,))
     randomize(block, rng, scale=0.2)

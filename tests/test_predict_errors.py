@@ -260,8 +260,10 @@ class FakeRunner:
         self.plddt = plddt
         self.weights_id = weights_id      # the model whose weights it holds (shared runners reload otherwise)
         self.num_recycles = num_recycles
+        self.seeds = []                   # the seed of each run (dropout seed with eval_dropout)
 
-    def run(self, features, source=None, on_iteration=None):
+    def run(self, features, source=None, on_iteration=None, seed=0):
+        self.seeds.append(seed)
         n = features["aatype"].shape[-1]
         pos = np.zeros((n, 37, 3), np.float32)
         pos[:, :, 0] = np.arange(n)[:, None] * 3.8
@@ -307,6 +309,7 @@ def test_orchestration_ranking_and_a_failed_relax_without_a_network(tmp_path, mo
         summary = predict_target(target, specs, builder, work, settings, "plddt")
     d = tmp_path / "t"
     assert summary["order"] == ["high", "low"]
+    assert [s.runner.seeds for s in specs] == [[0], [1]]             # model i runs with seed i + seed * num_models
     assert json.loads((d / "ranking_debug.json").read_text()) == {"plddts": {"low": 40.0, "high": 80.0},
                                                                   "order": ["high", "low"],
                                                                   "num_recycles": {"low": 1, "high": 3}}
@@ -342,7 +345,7 @@ def test_models_with_one_config_share_one_runner_and_swap_weights(tmp_path):
     runner = specs[0].runner
     assert specs[1].runner is runner and len(shared) == 1
     key = "alphafold/alphafold_iteration/structure_module/initial_projection//weights"
-    runner.run = lambda features, source=None, on_iteration=None: (
+    runner.run = lambda features, source=None, on_iteration=None, seed=0: (
         {"w": export_alphafold_params(runner.model)[key]}, {"iterations_s": [0.0]})
     for spec in specs + specs[::-1]:
         out, _ = models.run_model(spec, {})
@@ -481,11 +484,11 @@ class CountingRunner(FakeRunner):
         super().__init__(plddt, weights_id)
         self.calls, self.interrupt = calls, interrupt
 
-    def run(self, features, source=None, on_iteration=None):
+    def run(self, features, source=None, on_iteration=None, seed=0):
         if self.interrupt:
             raise KeyboardInterrupt
         self.calls.append(self.weights_id)
-        return super().run(features, source, on_iteration)
+        return super().run(features, source, on_iteration, seed)
 
 
 def _predict_with_fake_runners(tmp_path, monkeypatch, models_arg, *extra, interrupt=None):
@@ -555,11 +558,17 @@ def test_run_record_holds_the_command_and_each_models_config(tmp_path, monkeypat
     assert run["cwd"] == os.getcwd() and set(run["models"]) == {"low", "high"}
     assert run["models"]["high"]["feature_seed"] == 1 and len(run["models"]["high"]["fingerprint"]) == 64
     assert run["models"]["low"]["weights"] == "random weights, seed 0"
+    assert "dropout_seed" not in run["models"]["low"]
     configs = yaml.safe_load((d / "config.yaml").read_text())
     expected = load_config("tiny", ["model.num_recycle=2"]).to_dict()
     assert configs == {"low": expected, "high": expected}
     (tmp_path / "low.yaml").write_text(yaml.safe_dump(configs["low"]))      # a model's section is a config file
     assert load_config(str(tmp_path / "low.yaml")).to_dict() == expected
+    # eval_dropout: each model's dropout seed is recorded (its feature seed, as AlphaFold's model_random_seed)
+    _predict_with_fake_runners(tmp_path, monkeypatch, "low,high", "--seed", "3", "--overwrite",
+                               "--set", "model.global_config.eval_dropout=true")
+    run = json.loads((d / "run.json").read_text())
+    assert {m: r["dropout_seed"] for m, r in run["models"].items()} == {"low": 6, "high": 7}
 
 
 def test_max_length_names_the_fasta_before_any_model_loads(capsys, workdir):

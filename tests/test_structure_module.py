@@ -136,7 +136,7 @@ def test_training_mode_gradients_reach_every_parameter():
         assert np.abs(grad).max() > 0, f"zero gradient for {name}"
     # dropout (rate 0.1, unshared, after the attention and after the transition of every layer) from given masks:
     # the loss changes, and the same masks give the same loss again
-    from mindsponge_fold.train.dropout import dropout_sites, mask_rng, sample_masks
+    from mindsponge_fold.model.dropout_masks import dropout_sites, mask_rng, sample_masks
     sites = dropout_sites(sm)
     assert [s.key for s in sites] == ["structure_module/attention", "structure_module/transition"]
     masks = sample_masks(sites, {"N": n}, mask_rng(0, 0, 0, 0))

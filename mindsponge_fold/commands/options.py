@@ -133,8 +133,8 @@ def add_model_arguments(group, one_model: bool = False, af_config: bool = False,
                        help_default=help_default or "the preset named as the model")
     add_num_recycle_option(group)
     group.add_argument("--seed", type=int, default=0,
-                       help="feature-processing seed (model i uses i + seed * num_models, as AlphaFold) and random "
-                            "weights seed")
+                       help="feature-processing seed (model i uses i + seed * num_models, as AlphaFold; also its "
+                            "dropout seed with --set model.global_config.eval_dropout=true) and random weights seed")
     add_ema_option(group)
     add_device_option(group)
 

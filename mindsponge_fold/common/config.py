@@ -54,7 +54,6 @@ UNSUPPORTED_KEYS = {
         None, "inference chunking is one setting here: chunking.chunk_size"),
     "model.global_config.subbatch_size": (None, "inference chunking is one setting here: chunking.chunk_size"),
     "model.global_config.multimer_mode": (_false, "multimer models are not implemented"),
-    "model.global_config.eval_dropout": (_false, "dropout at inference is not implemented"),
     "model.heads.structure_module.fape.clamp_type": (lambda v: v == "relu",
                                                      "FAPE clamping is AlphaFold's 'relu' clamp only"),
     "model.stop_at_score": (lambda v: v >= 100, "stopping at a confidence score is not implemented"),

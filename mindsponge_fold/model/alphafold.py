@@ -68,8 +68,8 @@ class AlphaFoldIteration(nn.Cell):
         self.output_names = BASE_OUTPUTS + heads_out
 
     def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair, drop=None):
-        """``drop``: the dropout masks of a training step (:mod:`mindsponge_fold.train.dropout`); None = no
-        dropout."""
+        """``drop``: the dropout masks of a training step, or of an inference iteration with ``eval_dropout``
+        (:mod:`mindsponge_fold.model.dropout_masks`); None = no dropout."""
         return self.heads_outputs(self.evoformer(batch, prev_pos, prev_msa_first_row, prev_pair, drop), batch, drop)
 
     def heads_outputs(self, rep, batch, drop=None):
@@ -115,15 +115,16 @@ class TupleOutput(nn.Cell):
 
     A dict with string keys as the OUTPUT of a top-level graph becomes a Python-executed node (PyExecute) in
     MindSpore 2.10, which the on-disk compile cache cannot export; inside the graph dicts are fine, and a dict INPUT
-    passed as ``ms.mutable`` is fine too. Use :func:`as_dict` to get the dict back on the host."""
+    passed as ``ms.mutable`` is fine too. Use :func:`as_dict` to get the dict back on the host. ``drop``: dropout
+    masks (inference with ``eval_dropout``, an ``ms.mutable`` dict); without it the graph is the dropout-free one."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
         self.output_names = model.output_names
 
-    def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair):
-        out = self.model(batch, prev_pos, prev_msa_first_row, prev_pair)
+    def construct(self, batch, prev_pos, prev_msa_first_row, prev_pair, drop=None):
+        out = self.model(batch, prev_pos, prev_msa_first_row, prev_pair, drop)
         return tuple([out[k] for k in self.output_names])
 
     def as_dict(self, values) -> dict:

@@ -17,9 +17,10 @@ Conventions (read this before writing a module):
 * Dropout masks are inputs, not draws inside the graph: every :class:`SharedDropout` is a *site* (a key such as
   ``evoformer_iteration/msa_row_attention_with_pair_bias``, the activation's symbolic shape, its stack and rate), the
   training step samples the masks of all sites on the host from (seed, step, example, iteration)
-  (:mod:`mindsponge_fold.train.dropout`) and passes them down as the ``drop`` dict. No ``drop`` (inference, or
-  ``model.global_config.deterministic``) means no dropout. The same masks can therefore be replayed exactly, e.g. by
-  the host-driven recomputation of :mod:`mindsponge_fold.train.remat`.
+  (:mod:`mindsponge_fold.model.dropout_masks`) and passes them down as the ``drop`` dict; inference does the same
+  per recycling iteration with ``model.global_config.eval_dropout`` (:mod:`mindsponge_fold.model.runner`). No
+  ``drop`` (inference by default, or ``model.global_config.deterministic``) means no dropout. The same masks can
+  therefore be replayed exactly, e.g. by the host-driven recomputation of :mod:`mindsponge_fold.train.remat`.
 """
 from __future__ import annotations
 
@@ -387,11 +388,14 @@ class SharedDropout(nn.Cell):
     A *site*: ``key`` names its masks in the ``drop`` dict, ``dims`` is the activation's shape with symbolic sizes
     ('S' MSA rows, 'E' extra-MSA rows, 'N' residues, ints for channels) and ``stack`` the leading mask axes (e.g. the
     block index of a stacked module, 'T' for templates). ``construct(x, drop, idx)`` multiplies by
-    ``drop[key][idx]`` (already scaled by 1/keep, see :mod:`mindsponge_fold.train.dropout`); without ``drop`` or
-    without the key it is the identity. A rate of 0 (or ``ctx.deterministic``) is a site with no masks."""
+    ``drop[key][idx]`` (already scaled by 1/keep, see :mod:`mindsponge_fold.model.dropout_masks`); without ``drop`` or
+    without the key it is the identity. A rate of 0 (or ``ctx.deterministic``) is a site with no masks.
+    ``at_inference``: ``eval_dropout`` applies this site at inference (AlphaFold's ``dropout_wrapper`` sites; the
+    structure module's dropout follows ``is_training`` only)."""
 
-    def __init__(self, ctx, rate: float, broadcast_dim=None, key: str = "", dims=(), stack=()):
+    def __init__(self, ctx, rate: float, broadcast_dim=None, key: str = "", dims=(), stack=(), at_inference=True):
         super().__init__()
+        self.at_inference = bool(at_inference)
         self.rate = 0.0 if ctx.deterministic else float(rate)
         self.broadcast_dim = broadcast_dim
         self.key = str(key)

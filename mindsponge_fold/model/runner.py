@@ -6,6 +6,13 @@ iteration r = 0..num_recycle as one compiled call each, feeding back ``prev_pos`
 ``prev_pair`` (or, with teacher forcing, the reference's ``recycle_{r-1}/*``), and returns numpy outputs cropped back
 to the true length, keyed by AlphaFold's names, with ``recycle_<r>/*`` for every earlier iteration and the
 confidence metrics. This is the one inference code path: ``run-features`` and ``predict`` both call it.
+
+With ``model.global_config.eval_dropout`` (AlphaFold 2.3's flag, ColabFold's ``use_dropout``) every iteration also
+gets dropout masks with the training rates and shared axes at the sites AlphaFold's ``dropout_wrapper`` serves (the
+Evoformer, extra-MSA and template pair stacks; not the structure module), drawn on the host for the padded inputs
+from ``(seed, iteration)`` (:func:`~mindsponge_fold.model.dropout_masks.inference_masks`): a run is reproducible
+for its seed, and models run with different seeds (``predict``: model i gets i + seed * num_models) give different
+samples. Without it no masks are passed and the graph is the dropout-free one.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from mindsponge_fold.common import residue_constants as rc
 from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.data import feature_shapes as fs
 from mindsponge_fold.data.derived_features import add_derived_features
+from mindsponge_fold.model.dropout_masks import dropout_sites, inference_masks
 from mindsponge_fold.model.outputs import RECYCLED, crop_output
 
 
@@ -101,6 +109,9 @@ class ModelRunner:
         self.c_m, self.c_z = int(evo.msa_channel), int(evo.pair_channel)
         self.compiled_shapes: set = set()
         self.compile_cache = compile_cache or os.environ.get("MSF_COMPILE_CACHE") or None
+        self.eval_dropout = bool(cfg.model.global_config.eval_dropout)
+        self.dropout_sites = dropout_sites(self.model, inference=True) if self.eval_dropout else []
+        self.torsion_rows = bool(self.model.evoformer.embed_torsion_angles)
 
     def load_weights(self, weights, use_ema: bool = False, weights_id=None) -> None:
         """(Re)load weights into the already built (and possibly compiled) network: AlphaFold .npz / our .ckpt
@@ -137,16 +148,29 @@ class ModelRunner:
                 np.pad(pair, ((0, n_pad - n), (0, n_pad - n), (0, 0))))
 
     # -- running --------------------------------------------------------------------------------------------------
-    def iterate(self, inputs: dict, prev: tuple) -> dict:
-        """One compiled iteration; returns padded numpy outputs. The batch dict is passed as ``ms.mutable`` so graph
-        mode treats it as an input (a plain dict would be a compile-time constant and recompile every call)."""
+    def dropout_masks(self, inputs: dict, seed: int, iteration: int) -> dict:
+        """The ``drop`` Tensors of one iteration with ``eval_dropout`` for the padded ``inputs`` (empty without)."""
         import mindspore as ms
-        out = self.graph.as_dict(self.graph(ms.mutable(inputs), *(ms.Tensor(p) for p in prev)))
+        masks = inference_masks(self.dropout_sites, inputs, self.torsion_rows, seed, iteration)
+        return {k: ms.Tensor(v) for k, v in masks.items()}
+
+    def iterate(self, inputs: dict, prev: tuple, drop: dict | None = None) -> dict:
+        """One compiled iteration; returns padded numpy outputs. The batch dict (and the dropout masks ``drop``, if
+        any) are passed as ``ms.mutable`` so graph mode treats them as inputs (a plain dict would be a compile-time
+        constant and recompile every call)."""
+        import mindspore as ms
+        args = (ms.mutable(inputs),) + tuple(ms.Tensor(p) for p in prev)
+        if drop:
+            args = args + (ms.mutable(drop),)
+        out = self.graph.as_dict(self.graph(*args))
         return {k: v.asnumpy() for k, v in out.items()}
 
     def run(self, features: dict, num_recycle: int | None = None, teacher_forcing: dict | None = None,
-            source=None, on_iteration=None) -> tuple[dict, dict]:
+            source=None, on_iteration=None, seed: int = 0) -> tuple[dict, dict]:
         """Run recycling on one example. Returns (outputs, timings).
+
+        ``seed``: the dropout seed with ``model.global_config.eval_dropout`` (recorded as ``timings["dropout_seed"]``);
+        unused without.
 
         With ``model.recycle_early_stop_tolerance`` > 0 (and no teacher forcing) recycling stops early, as in
         AlphaFold 2.3: after each recycling iteration, :func:`recycle_change` of the positions it was given and the
@@ -166,6 +190,8 @@ class ModelRunner:
         prev = self.zero_prev(n_pad)
         outputs: dict = {}
         timings = {"iterations_s": []}
+        if self.eval_dropout:
+            timings["dropout_seed"] = int(seed)
         last = num_recycle                          # the final iteration (earlier when recycling stops early)
         for r in range(num_recycle + 1):
             batch = iters[min(r, len(iters) - 1)]
@@ -173,11 +199,12 @@ class ModelRunner:
                 prev = self._pad_prev(tuple(np.asarray(teacher_forcing[f"recycle_{r - 1}/{k}"])
                                             for k in ("final_atom_positions", "msa_first_row", "pair")), n_pad)
             inputs = self.prepare(batch, n_pad)
-            key = tuple((k, tuple(v.shape)) for k, v in sorted(inputs.items()))
+            drop = self.dropout_masks(inputs, seed, r) if self.dropout_sites else {}
+            key = tuple((k, tuple(v.shape)) for k, v in sorted({**inputs, **drop}.items()))
             if key not in self.compiled_shapes and self.compile_cache:
                 use_compile_cache(self.compile_cache, self.cfg, key)
             t0 = time.perf_counter()
-            raw = self.iterate(inputs, prev)
+            raw = self.iterate(inputs, prev, drop)
             dt = time.perf_counter() - t0
             if key not in self.compiled_shapes:
                 self.compiled_shapes.add(key)

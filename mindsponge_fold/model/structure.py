@@ -151,12 +151,13 @@ class FoldIteration(Module):
         self.transition_layer_norm = LayerNorm(ctx, c)
         self.affine_update = Linear(ctx, c, 6, "final")
         self.rigid_sidechain = MultiRigidSidechain(ctx, config.sidechain, c)
-        # AlphaFold drops out (unshared) after the attention and after the transition of every layer
+        # AlphaFold drops out (unshared) after the attention and after the transition of every layer, in training
+        # only: its safe_dropout_fn follows is_training, which eval_dropout does not override (folding.py)
         layers = (int(config.num_layer),)
         self.attention_dropout = SharedDropout(ctx, config.dropout, None, key="structure_module/attention",
-                                               dims=("N", int(c)), stack=layers)
+                                               dims=("N", int(c)), stack=layers, at_inference=False)
         self.transition_dropout = SharedDropout(ctx, config.dropout, None, key="structure_module/transition",
-                                                dims=("N", int(c)), stack=layers)
+                                                dims=("N", int(c)), stack=layers, at_inference=False)
         self.position_scale = float(config.position_scale)
         self.last_transition = n_trans - 1
 

@@ -132,12 +132,13 @@ def load_runner(spec: ModelSpec, settings: ModelSettings, shared: dict | None = 
     return runner
 
 
-def run_model(spec: ModelSpec, features: dict, source=None, progress=None) -> tuple[dict, dict]:
+def run_model(spec: ModelSpec, features: dict, source=None, progress=None, seed: int = 0) -> tuple[dict, dict]:
     """``ModelRunner.run`` on one example; returns (outputs, timings) with the compile time split off:
-    ``compile_s`` = first call minus a steady iteration (0 when the shape was compiled before)."""
+    ``compile_s`` = first call minus a steady iteration (0 when the shape was compiled before). ``seed``: the
+    model's seed, which draws its dropout masks with ``model.global_config.eval_dropout``."""
     if spec.runner.weights_id != spec.name:       # the runner is shared with another model of the same config
         spec.runner.load_weights(spec.weights_source, use_ema=spec.use_ema, weights_id=spec.name)
-    outputs, t = spec.runner.run(features, source=source, on_iteration=progress)
+    outputs, t = spec.runner.run(features, source=source, on_iteration=progress, seed=seed)
     iterations = t["iterations_s"]
     total = float(sum(iterations))
     compile_s = 0.0

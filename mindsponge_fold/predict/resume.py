@@ -1,12 +1,13 @@
 """What a ``predict`` run records per target, and reusing a model's outputs from an earlier run.
 
 Each target directory gets ``config.yaml`` (the resolved config of every model, under its name) and ``run.json``
-(the command line, working directory, version and, per model, its weights, feature-processing seed and
-*fingerprint*). The fingerprint is a hash of everything a model's outputs depend on: its config (less the relax
-section), its weights file (path, size, modification time) or random-weights seed, the feature-processing seed, the
-raw features and the output options that change what ``result_<model>.npz`` holds. A rerun reuses a model whose
-fingerprint equals the one recorded in an earlier run's directory (a stopped run's hidden directory, or the target
-directory when it was finished with other models) and whose ``result_<model>.npz``, written last, is there.
+(the command line, working directory, version and, per model, its weights, feature-processing seed (with
+``model.global_config.eval_dropout`` also its ``dropout_seed``, the same number, as AlphaFold) and *fingerprint*).
+The fingerprint is a hash of everything a model's outputs depend on: its config (less the relax section), its
+weights file (path, size, modification time) or random-weights seed, the feature-processing seed, the raw features
+and the output options that change what ``result_<model>.npz`` holds. A rerun reuses a model whose fingerprint
+equals the one recorded in an earlier run's directory (a stopped run's hidden directory, or the target directory
+when it was finished with other models) and whose ``result_<model>.npz``, written last, is there.
 """
 from __future__ import annotations
 
@@ -70,7 +71,9 @@ def write_run_record(directory: Path, settings, specs, seeds: dict, fingerprints
         "version": __version__,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "models": {s.name: {"weights": s.weights or f"random weights, seed {s.random_seed}",
-                            "feature_seed": seeds[s.name], "fingerprint": fingerprints[s.name]} for s in specs},
+                            "feature_seed": seeds[s.name], "fingerprint": fingerprints[s.name],
+                            **({"dropout_seed": seeds[s.name]} if s.cfg.model.global_config.eval_dropout else {})}
+                   for s in specs},
     }, indent=1)
 
 

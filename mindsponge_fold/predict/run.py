@@ -106,7 +106,7 @@ def predict_target(target, specs, builder, work: Path, settings: PredictSettings
             def progress(r, n, name=spec.name):
                 say(f"{target.name} {name}: iteration {r + 1}/{n + 1} done")
 
-            result, t = models.run_model(spec, processed, target.source, progress)
+            result, t = models.run_model(spec, processed, target.source, progress, seeds[spec.name])
             for key in ("predict_and_compile", "compile", "predict"):
                 timings[f"{key}_{spec.name}"] = t[key]
         else:

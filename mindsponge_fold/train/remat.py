@@ -16,7 +16,7 @@ segment of the network:
 The stacked weights of a block stack are used through a single-layer twin of the block (same Cells, ``stack=()``):
 before block i runs, a compiled loader copies layer i of every stacked weight into the twin, and the twin's weight
 gradients are written (in place, by a compiled store) into row i of a buffer shaped like the stacked weight.
-Dropout masks are inputs (:mod:`mindsponge_fold.train.dropout`), so the recomputed forward applies exactly the
+Dropout masks are inputs (:mod:`mindsponge_fold.model.dropout_masks`), so the recomputed forward applies exactly the
 masks of the original one.
 
 Peak memory: the saved block inputs (per Evoformer block one MSA and one pair activation) plus ONE block's

@@ -15,12 +15,12 @@ One step on a batch of ``B`` examples (arrays shaped ``(B, R, ...)`` by :mod:`mi
    weights, Adam moments and EMA untouched.
 
 Dropout (``train.dropout``, the paper's rates) uses masks sampled on the host per (seed, step, example, iteration)
-(:mod:`mindsponge_fold.train.dropout`) and passed to the network as inputs: reproducible, identical after a resume,
-and replayed exactly by a recomputation. Recomputation (Suppl. 1.11.8): ``model.global_config.use_remat`` resolves
-(:func:`~mindsponge_fold.model.primitives.resolve_remat`) to 'graph' (``Cell.recompute()`` on the stacked Evoformer,
-extra-MSA and template-pair blocks, inside the gradient graph: Ascend/GPU), 'host' (the recomputation driven from the
-host block by block, :class:`~mindsponge_fold.train.remat.HostRematGrad`: the CPU default, where ``Cell.recompute``
-frees nothing) or 'none'. Both give the gradient of the plain graph (tests/test_remat.py).
+(:mod:`mindsponge_fold.model.dropout_masks`) and passed to the network as inputs: reproducible, identical after a
+resume, and replayed exactly by a recomputation. Recomputation (Suppl. 1.11.8): ``model.global_config.use_remat``
+resolves (:func:`~mindsponge_fold.model.primitives.resolve_remat`) to 'graph' (``Cell.recompute()`` on the stacked
+Evoformer, extra-MSA and template-pair blocks, inside the gradient graph: Ascend/GPU), 'host' (the recomputation driven
+from the host block by block, :class:`~mindsponge_fold.train.remat.HostRematGrad`: the CPU default, where
+``Cell.recompute`` frees nothing) or 'none'. Both give the gradient of the plain graph (tests/test_remat.py).
 
 The learning rate is a function of the step (:func:`learning_rate`: linear warm-up, then x ``lr_decay_factor`` after
 ``lr_decay_steps``), written into Adam's learning-rate Parameter (:func:`assign`) before each step, so skipped steps and
@@ -40,7 +40,7 @@ from mindsponge_fold.data import feature_shapes as fs
 from mindsponge_fold.model.alphafold import build_model
 from mindsponge_fold.model.params import model_parameters
 from mindsponge_fold.model.primitives import ModelContext
-from mindsponge_fold.train.dropout import dropout_sites, step_masks
+from mindsponge_fold.model.dropout_masks import dropout_sites, step_masks
 from mindsponge_fold.train.losses import SM_LOSS, AlphaFoldLoss
 
 RECYCLED_OUTPUTS = ("structure_module/final_atom_positions", "representations/msa_first_row",
