@@ -39,6 +39,10 @@ def test_rows_per_chunk_rule():
     assert rows == 256 > chunking.rows_per_chunk(auto, 5120, 8 * n * n, budget) == 64
     assert chunking.rows_per_chunk(auto, n, 4 * n * n, budget, 1) == chunking.rows_per_chunk(auto, n, 4 * n * n)
     assert chunking.rows_per_chunk(7, 5120, 8 * n * n, budget, n * 64) == 7          # fixed chunk size: as set
+    # ... up to OUTPUT_FLOOR_CAP budgets (N_res 1024: the output is 1.34 GB)
+    n = 1024
+    capped = chunking.rows_per_chunk(auto, 5120, 8 * n * n, budget, n * 64)
+    assert capped * 8 * n * n * 4 <= chunking.OUTPUT_FLOOR_CAP * budget < 2 * capped * 8 * n * n * 4
     ctx = ModelContext.from_config(load_config("tiny", ["chunking.auto_budget_mib=128"]))
     assert ctx.chunk_budget_bytes == 128 * 2 ** 20
     assert Module(ctx).chunk_budget == 128 * 2 ** 20

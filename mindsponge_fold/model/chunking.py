@@ -10,9 +10,9 @@ Setting (``chunking.chunk_size`` in the config, carried by ``ModelContext.chunk_
 * ``k > 0``: every chunked op processes ``k`` rows per chunk.
 * ``null`` (:data:`AUTO`): chosen per op from the static shapes, i.e. from N_res and N_seq: the largest power of
   two of rows whose intermediate stays within :data:`AUTO_BUDGET_BYTES` (config ``chunking.auto_budget_mib``) or
-  within the op's output size, whichever is larger (:func:`rows_per_chunk`: each chunk write copies the whole
-  output). Small inputs are then not chunked at all; at N_res = 1024 triangle attention runs 16 rows and extra-MSA
-  row attention 32 rows per chunk.
+  within the op's output size (at most 4 budgets), whichever is larger (:func:`rows_per_chunk`: each chunk write
+  copies the whole output). Small inputs are then not chunked at all; at N_res = 1024 triangle attention runs 4 rows
+  and extra-MSA row attention 2 rows per chunk.
 
 Two MindSpore 2.10 CPU behaviours dominate inference memory, more than the activations themselves (measured with
 the full-width network, 5120 extra-MSA rows): an elementwise op that broadcasts an operand implicitly keeps a
@@ -37,6 +37,7 @@ from mindsponge_fold.model.kernels import transpose
 AUTO = -1                          # ModelContext.chunk_size for config ``chunk_size: null``
 AUTO_BUDGET_BYTES = 32 * 2 ** 20   # default largest intermediate of one chunk under the automatic rule (see below)
 ITEM_BYTES = 4
+OUTPUT_FLOOR_CAP = 4               # the output-size floor of the automatic rule stops at this many budgets
 
 
 def setting_from_config(value) -> int:
@@ -59,13 +60,15 @@ def rows_per_chunk(setting: int, num_rows: int, row_elems: int, budget_bytes: in
     that output copies the whole output on MindSpore 2.10 CPU (``tensor_scatter_update`` is not in place: 26 ms per
     write into a 131 MB buffer, whatever the chunk's size), so many small chunks of a large output cost more in
     copies than in compute. The automatic rule therefore lets a chunk's intermediate be as large as the output
-    itself (budget = max(``budget_bytes``, output bytes)): the number of chunks is at most intermediate / output,
-    and a chunk never holds more than the op's output already takes."""
+    itself, up to :data:`OUTPUT_FLOOR_CAP` times ``budget_bytes`` (budget = min(max(``budget_bytes``, output
+    bytes), cap x ``budget_bytes``)): without the cap, long sequences ran out of memory (N_res 1024, 1 + 1 blocks:
+    killed at 22 GiB, benchmarks/results/bench_predict_1024_uncapped.json)."""
     if setting == 0:
         return num_rows
     if setting > 0:
         return min(num_rows, setting)
-    budget = max(int(budget_bytes), num_rows * int(out_row_elems) * ITEM_BYTES)
+    budget = int(budget_bytes)
+    budget = min(max(budget, num_rows * int(out_row_elems) * ITEM_BYTES), OUTPUT_FLOOR_CAP * budget)
     rows = max(1, budget // max(1, row_elems * ITEM_BYTES))
     rows = 1 << (rows.bit_length() - 1)            # power of two: chunk sizes stay stable across lengths
     return min(num_rows, rows)
