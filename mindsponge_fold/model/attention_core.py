@@ -71,11 +71,6 @@ class AttentionCore(nn.Cell):
         self.less = ops.Less()
         self.greater = ops.Greater()
         self.logical_and = ops.LogicalAnd()
-        self.select = ops.Select()
-        self.broadcast_to = ops.broadcast_to
-        self.neg_clip = Tensor(-self.clip, ms.float32)
-        # float32 softmax with a clip that only masked logits reach (see _logits)
-        self.select_masked = softmax_dtype == ms.float32 and self.clip >= 1e7
 
     # -- one block of rows (heads first: [rows, H, positions, d]) -------------------------------------------------
     def _heads_first(self, x, in_loop):
@@ -87,27 +82,13 @@ class AttentionCore(nn.Cell):
         return transpose(x, (0, 2, 1, 3))
 
     def _logits(self, q, k, mb, pb):
-        """Clipped logits [rows, H, Q, K] in the softmax dtype (bias = mask bias + pair bias, as the reference).
-
-        In float32 the clip (+-1e8) only ever acts on masked keys (a mask bias of -1e9; unmasked logits are far
-        inside the clip), where it gives exactly -clip: the masked entries are set to -clip directly (one select
-        instead of a bias add, a maximum and a minimum over [rows, H, Q, K]; the same values and, zero where masked,
-        the same gradient)."""
+        """Clipped logits [rows, H, Q, K] in the softmax dtype (bias = mask bias + pair bias, as the reference)."""
         logits = self.cast(self.bmm_t(q, k), self.sm_dtype)
-        if self.select_masked:
-            if self.has_pair_bias:
-                logits = logits + self.expand_dims_op(pb, 0)
-            masked = self.broadcast_to(self.less(mb, -0.5 * self.clip), logits.shape)
-            return self.select(masked, self.fill_like(logits), logits)
         bias = mb
         if self.has_pair_bias:
             bias = bias + self.expand_dims_op(pb, 0)      # (implicit broadcasts: one block of rows at a time)
         logits = logits + bias
         return self.minimum(self.maximum(logits, -self.clip), self.clip)
-
-    def fill_like(self, logits):
-        """-clip everywhere, shaped like ``logits``."""
-        return self.broadcast_to(self.cast(self.neg_clip, logits.dtype).reshape((1, 1, 1, 1)), logits.shape)
 
     def _forward_rows(self, q, k, v, mb, pb, in_loop=False):
         q, k, v = self._heads_first(q, in_loop), self._heads_first(k, in_loop), self._heads_first(v, in_loop)
