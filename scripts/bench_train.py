@@ -23,7 +23,12 @@ Per crop size, in this order and one at a time (each in its own guarded subproce
 
     python scripts/bench_train.py [--crops 64 128] [--sample RAW.npz] [--steps 2] [--af-venv /work/afvenv]
         [--sides ours alphafold alphafold_adam] [--mem-limit 22] [--timeout 3600] [--set KEY=VALUE ...]
-        [--out benchmarks/results/bench_train.json]
+        [--graph-memory] [--out benchmarks/results/bench_train.json]
+
+``--graph-memory`` (our sides): each compiled graph of the gradient (block forward / vector-Jacobian graphs, the
+tail's, the embedding's, ...) is compiled on its own before its first call; the JSON records per graph the resident
+memory its compile added, the memory its first run added, and its compile time. Our side also prints each segment
+of the gradient to stderr as it ends, so a run killed at ``--mem-limit`` shows how far it got.
 
 ``--sample`` defaults to the reference fixture's 2crb chain A (97 residues). The published JSON uses 5kc1 chain A
 (226 residues, 150 MSA rows, 4 templates from chains B-E of the same entry), built with
@@ -106,6 +111,60 @@ def export_for_alphafold(trainer, batch: dict, work: Path) -> None:
                                     if k in names and np.asarray(v).dtype.kind in "biuf"})
 
 
+class _LiveProfile(dict):
+    """The segment profile, also printed to stderr as each segment ends (step, segment, peak RSS): a run killed at
+    the memory guard then shows in its ``stderr_tail`` how far it got."""
+
+    step = 0
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        if key.startswith("peak_rss_gib_after/"):
+            done = {"step": self.step, "segment_done": key.split("/", 1)[1], "peak_rss_gib": round(value, 2)}
+            print(json.dumps(done), file=sys.stderr, flush=True)
+
+
+def _current_rss_gib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 30
+
+
+class _GraphProbe:
+    """Stands in for one compiled Cell of the host-remat gradient: on its first call, compiles it alone
+    (``Cell.compile``) and then runs it, recording the resident-memory growth of each and the compile time."""
+
+    def __init__(self, name: str, cell, record: dict):
+        self.name, self.cell, self.record = name, cell, record
+
+    def __getattr__(self, key):                           # the wrapped Cell's attributes (e.g. a store's buffers)
+        return getattr(self.cell, key)
+
+    def __call__(self, *args):
+        if self.name in self.record:
+            return self.cell(*args)
+        import mindspore as ms
+        r0, t0 = _current_rss_gib(), time.perf_counter()
+        self.cell.compile(*args)
+        r1, t1 = _current_rss_gib(), time.perf_counter()
+        out = self.cell(*args)
+        ms.runtime.synchronize()
+        self.record[self.name] = {"compile_gib": round(r1 - r0, 3), "compile_s": round(t1 - t0, 1),
+                                  "first_run_gib": round(_current_rss_gib() - r1, 3)}
+        return out
+
+
+def probe_graphs(grad_step, record: dict) -> None:
+    """Wrap every compiled Cell of a :class:`~mindsponge_fold.train.remat.HostRematGrad` in a :class:`_GraphProbe`."""
+    for attr in ("tail_vjp", "embed_vjp", "embed_forward", "finish"):
+        setattr(grad_step, attr, _GraphProbe(attr, getattr(grad_step, attr), record))
+    for stack, name in zip(grad_step.stacks, ("extra_msa_block", "evoformer_block")):
+        for key in ("forward", "vjp", "load", "store"):
+            stack[key] = _GraphProbe(f"{name}_{key}", stack[key], record)
+    if grad_step.templates:
+        for key in ("forward", "vjp"):
+            grad_step.templates[key] = _GraphProbe(f"template_{key}", grad_step.templates[key], record)
+
+
 def run_one(args) -> dict:
     """Child process (our side): build TrainStep at one crop size, export for the reference, run the steps."""
     import mindspore as ms
@@ -124,11 +183,17 @@ def run_one(args) -> dict:
     built_rss = bc.peak_rss_gib()
     if args.export:
         export_for_alphafold(trainer, batch, Path(args.export))
-    profile = {} if hasattr(trainer.grad_step, "profile") else None
+    profile = _LiveProfile() if hasattr(trainer.grad_step, "profile") else None
+    graphs = {}
+    if args.graph_memory:
+        if profile is None:
+            raise SystemExit("--graph-memory needs the host-driven recomputation (model.global_config.use_remat)")
+        probe_graphs(trainer.grad_step, graphs)
     times, losses, profiles, scales, skipped = [], [], [], [], []
     for s in range(args.steps):
         if profile is not None:
             profile.clear()
+            profile.step = s
             trainer.grad_step.profile = profile
         t0 = time.perf_counter()
         out = trainer.step(batch, s) if not args.grad_only else gradient_only(trainer, batch, s)
@@ -160,6 +225,10 @@ def run_one(args) -> dict:
               "compute_dtype": str(cfg.precision.compute_dtype), "loss_scale_after_step": scales,
               "skipped_steps": [s for s, k in enumerate(skipped) if k],
               "finite": bool(np.all(np.isfinite(losses))), "peak_rss_gib": round(bc.peak_rss_gib(), 2)}
+    if graphs:
+        result["graph_memory_gib"] = graphs
+        result["graph_memory_total"] = {k: round(sum(g[k] for g in graphs.values()), 2)
+                                        for k in ("compile_gib", "compile_s", "first_run_gib")}
     if profiles:
         result["profile_s"] = profiles[-1]
         seconds = [v for v in profiles[-1].values() if not isinstance(v, dict)]
@@ -251,6 +320,9 @@ def main(argv=None):
     ap.add_argument("--mem-limit", type=float, default=22.0, help="GiB; a run above it is killed")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per side and crop")
     ap.add_argument("--out", default=str(bc.RESULTS / "bench_train.json"))
+    ap.add_argument("--graph-memory", action="store_true",
+                    help="ours: per compiled graph of the gradient, resident memory added by its compile and by its "
+                         "first run, and its compile time (compiled on its own before its first call)")
     ap.add_argument("--export", help=argparse.SUPPRESS)
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--grad-only", action="store_true", help=argparse.SUPPRESS)
