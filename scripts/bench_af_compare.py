@@ -78,12 +78,7 @@ def export_full_case(args, work) -> tuple[str, str]:
             np.float32)
     params = os.path.join(work, "params_full.npz")
     np.savez(params, **arrays)
-    sizes = bc.eval_sizes(cfg, args.num_res)
-    feats = bc.synthetic_features(sizes)
-    feats.update({"msa_row_mask": np.ones(sizes["N_seq"], np.float32),
-                  "extra_msa_row_mask": np.ones(sizes["N_extra"], np.float32),
-                  "template_sum_probs": np.ones((sizes["N_templ"], 1), np.float32),
-                  "is_distillation": np.float32(0)})
+    feats = bc.synthetic_iteration(cfg, args.num_res)
     features = os.path.join(work, "features_full.npz")
     np.savez(features, **{k: np.asarray(v)[None] for k, v in feats.items()})
     return params, features

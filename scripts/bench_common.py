@@ -25,6 +25,18 @@ def eval_sizes(cfg, n_res: int) -> dict:
     return transforms.pad_sizes(transforms.settings_from_config(cfg, "eval"), n_res)
 
 
+def synthetic_iteration(cfg, n_res: int) -> dict:
+    """:func:`synthetic_features` at ``cfg``'s evaluation sizes plus the row masks, template probabilities and
+    distillation flag that AlphaFold's full-model input also carries (all ones / not distillation)."""
+    sizes = eval_sizes(cfg, n_res)
+    feats = synthetic_features(sizes)
+    feats.update({"msa_row_mask": np.ones(sizes["N_seq"], np.float32),
+                  "extra_msa_row_mask": np.ones(sizes["N_extra"], np.float32),
+                  "template_sum_probs": np.ones((sizes["N_templ"], 1), np.float32),
+                  "is_distillation": np.float32(0)})
+    return feats
+
+
 def synthetic_features(sizes: dict, seed: int = 0) -> dict:
     """Random processed features of one recycling iteration (no batch axis) with every model input the feature
     table lists, at the given symbolic sizes. Values are plausible (one-hots, masks of ones, residue-type atom

@@ -21,22 +21,12 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # noqa: E402
 
 E = "model.embeddings_and_evoformer."
 BASE = [E + "evoformer_num_block=1", E + "extra_msa_stack_num_block=1"]
-
-
-def features(cfg, num_res: int) -> dict:
-    sizes = bc.eval_sizes(cfg, num_res)
-    f = bc.synthetic_features(sizes)
-    f.update({"msa_row_mask": np.ones(sizes["N_seq"], np.float32),
-              "extra_msa_row_mask": np.ones(sizes["N_extra"], np.float32),
-              "template_sum_probs": np.ones((sizes["N_templ"], 1), np.float32), "is_distillation": np.float32(0)})
-    return f
 
 
 def read_profile(out_dir: str, top: int) -> dict:
@@ -73,7 +63,7 @@ def main(argv=None):
     from mindsponge_fold.model.runner import ModelRunner
     overrides = BASE + list(args.overrides)
     cfg = load_config(args.preset, overrides)
-    feats = features(cfg, args.num_res)
+    feats = bc.synthetic_iteration(cfg, args.num_res)
     report = {"benchmark": "MindSpore profiler, one compiled recycling iteration (random weights, synthetic features)",
               "command": "python scripts/bench_profile_ops.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "preset": args.preset, "overrides": overrides, "num_res": args.num_res, "machine": bc.machine_info()}
