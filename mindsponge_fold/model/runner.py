@@ -29,6 +29,7 @@ from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.data import feature_shapes as fs
 from mindsponge_fold.data.derived_features import add_derived_features
 from mindsponge_fold.model.dropout_masks import dropout_sites, inference_masks
+from mindsponge_fold.model.host_memory import run_graph
 from mindsponge_fold.model.outputs import RECYCLED, crop_output
 
 
@@ -162,7 +163,7 @@ class ModelRunner:
         args = (ms.mutable(inputs),) + tuple(ms.Tensor(p) for p in prev)
         if drop:
             args = args + (ms.mutable(drop),)
-        out = self.graph.as_dict(self.graph(*args))
+        out = self.graph.as_dict(run_graph(self.graph, *args))
         return {k: v.asnumpy() for k, v in out.items()}
 
     def run(self, features: dict, num_recycle: int | None = None, teacher_forcing: dict | None = None,
