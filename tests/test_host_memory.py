@@ -1,6 +1,5 @@
 """mindsponge_fold.model.host_memory: a graph is compiled once per input signature, the compiler's freed heap is
 returned to the operating system, and the graph's results are those of calling the Cell directly."""
-import ctypes.util
 import os
 import subprocess
 import sys
@@ -10,10 +9,7 @@ import numpy as np
 import pytest
 from mindspore import nn, ops
 
-from mindsponge_fold.model.host_memory import compile_then_release, run_graph
-
-GLIBC = "libc.so" in str(ctypes.util.find_library("c") or "libc.so.6")
-
+from mindsponge_fold.model.host_memory import can_release, compile_then_release, run_graph
 
 KIND = "sigmoid"
 
@@ -74,7 +70,7 @@ print(before, compiled, _rss_mib(), ok)
 """
 
 
-@pytest.mark.skipif(not GLIBC, reason="malloc_trim is a glibc function; elsewhere the release does nothing")
+@pytest.mark.skipif(not can_release(), reason="malloc_trim is a glibc function; elsewhere the release does nothing")
 def test_release_returns_the_compilers_freed_heap():
     """In a fresh process (as a predict run starts): compiling 200 kernels grows the heap, and the release returns a
     good part of it (measured: +76 MiB, -38 MiB)."""

@@ -35,11 +35,20 @@ def _libc():
     return _LIBC
 
 
+def _malloc_trim():
+    libc = _libc()
+    return getattr(libc, "malloc_trim", None) if libc else None
+
+
+def can_release() -> bool:
+    """Whether :func:`release_free_heap` can do anything here (the C library has ``malloc_trim``: glibc)."""
+    return _malloc_trim() is not None
+
+
 def release_free_heap() -> bool:
     """Return the heap's free pages to the operating system (glibc ``malloc_trim``). False where the C library has
     no ``malloc_trim`` (not glibc): then nothing happens."""
-    libc = _libc()
-    trim = getattr(libc, "malloc_trim", None) if libc else None
+    trim = _malloc_trim()
     if trim is None:
         return False
     gc.collect()
