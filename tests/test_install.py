@@ -21,8 +21,10 @@ PROBE = """
 import json, sys
 import mindsponge_fold
 from mindsponge_fold.common.config import CONFIG_DIR, available_presets, load_config
+from mindsponge_fold.model import native
 cfg = load_config("tiny", ["model.num_recycle=2"])
-print(json.dumps({"package": mindsponge_fold.__file__, "config_dir": str(CONFIG_DIR), "presets": available_presets(),
+print(json.dumps({"native_source": native.SOURCE.is_file(),
+                  "package": mindsponge_fold.__file__, "config_dir": str(CONFIG_DIR), "presets": available_presets(),
                   "name": cfg.name, "num_recycle": cfg.model.num_recycle, "path": sys.path}))
 """
 
@@ -61,6 +63,7 @@ def test_wheel_carries_the_presets(installed):
     presets = {n.rsplit("/", 1)[-1] for n in names if n.startswith("mindsponge_fold/config/")}
     assert {"base.yaml", "model_1_ptm.yaml", "tiny.yaml", "train_initial.yaml"} <= presets
     assert "mindsponge_fold/common/residue_geometry.json" in names
+    assert "mindsponge_fold/model/native_kernels.cc" in names          # built on first use (model/native.py)
     assert not any(n.startswith(("tests/", "scripts/")) for n in names)
 
 
@@ -71,6 +74,7 @@ def test_installed_package_loads_a_config_outside_the_source_tree(installed):
     assert out["config_dir"] == str(site / "mindsponge_fold" / "config")
     assert {"model_1_ptm", "tiny", "train_initial"} <= set(out["presets"])
     assert out["name"] == "tiny" and out["num_recycle"] == 2
+    assert out["native_source"]
     assert str(REPO) not in out["path"] and "" not in out["path"][1:]
 
 

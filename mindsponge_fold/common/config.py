@@ -148,13 +148,13 @@ def _preset_path(name_or_path) -> Path:
 
 
 # keys whose value may take more than the default's type: key -> accepted values beyond that type
-EXTRA_VALUES = {"use_remat": ("host", "graph")}
+EXTRA_VALUES = {"use_remat": ("host", "graph"), "native_kernels": (True, False)}
 
 
 def _type_ok(default, value, key: str = "") -> bool:
     if default is None or value is None:
         return True
-    if value in EXTRA_VALUES.get(key, ()):
+    if any(value is v or (isinstance(v, str) and value == v) for v in EXTRA_VALUES.get(key, ())):
         return True
     if isinstance(default, bool):
         return isinstance(value, bool)
@@ -331,6 +331,8 @@ def check_config(cfg: ConfigDict) -> None:
         raise ConfigError(f"train.loss_scale.type must be dynamic, fixed or none, got {cfg.train.loss_scale.type!r}")
     if cfg.runtime.jit_level not in JIT_LEVELS:
         raise ConfigError(f"runtime.jit_level must be one of {', '.join(JIT_LEVELS)}, got {cfg.runtime.jit_level!r}")
+    if not (isinstance(cfg.runtime.native_kernels, bool) or cfg.runtime.native_kernels == "auto"):
+        raise ConfigError(f"runtime.native_kernels must be auto, true or false, got {cfg.runtime.native_kernels!r}")
     buckets = cfg.buckets.num_res
     if (not isinstance(buckets, list) or not buckets or not all(_int_at_least(b, 1) for b in buckets)
             or any(a >= b for a, b in zip(buckets, buckets[1:]))):

@@ -16,6 +16,10 @@ compares both kernels, values and gradients). The lean kernel is used with the h
 (``ctx.remat == 'host'``), whose gradient graphs hold one block each: inside the in-graph ``while`` loops of the whole
 network's gradient graph MindSpore 2.10's runtime fails on a custom backward ("Invalid new ref count ... TensorMove").
 
+With ``native`` (the fused C++ CPU kernels, :mod:`mindsponge_fold.model.native`) the bias additions, clip and softmax
+are one kernel, and the recomputing backward forms the logits' gradient with the native one (the same function); at
+inference (``not self.training``, float32) the whole attention is one native kernel that never forms the logits.
+
 Only primitive operators are used in ``bprop`` (MindSpore 2.10 cannot inline the functional wrappers such as
 ``ops.softmax`` or ``ops.clip_by_value`` into a custom backward graph).
 """
@@ -25,6 +29,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
 
+from mindsponge_fold.model import native as native_ops
 from mindsponge_fold.model.kernels import transpose
 
 BUDGET_BYTES = 16 * 2 ** 20     # one row block's [rows, H, Q, K] logits (softmax dtype) stay below this
@@ -45,8 +50,16 @@ class AttentionCore(nn.Cell):
     False) in ``softmax_dtype``; logits are clipped to +-``clip`` (the reference fork's clip) before the softmax."""
 
     def __init__(self, compute_dtype, softmax_dtype, clip: float, has_pair_bias: bool,
-                 budget: int = BUDGET_BYTES):
+                 budget: int = BUDGET_BYTES, native: bool = False):
         super().__init__()
+        self.native = bool(native) and softmax_dtype == ms.float32 and float(clip) == native_ops.LOGIT_CLIP
+        if self.native:
+            self.native_softmax = native_ops.softmax_bias(bool(has_pair_bias))
+            self.native_softmax_grad = native_ops.softmax_bias_grad(bool(has_pair_bias))
+        # inference: the whole attention in one native kernel, no [B, H, Q, K] logits in memory
+        self.fused = self.native and compute_dtype == ms.float32
+        if self.fused:
+            self.fused_attention = native_ops.attention(bool(has_pair_bias))
         self.dtype = compute_dtype
         self.sm_dtype = softmax_dtype
         self.clip = float(clip)
@@ -90,21 +103,37 @@ class AttentionCore(nn.Cell):
         logits = logits + bias
         return self.minimum(self.maximum(logits, -self.clip), self.clip)
 
+    def _native_weights(self, raw, mb, pb):
+        return self.native_softmax(raw, mb, pb) if self.has_pair_bias else self.native_softmax(raw, mb)
+
+    def _weights(self, q, k, mb, pb):
+        """Softmax weights [rows, H, Q, K] in the softmax dtype."""
+        if self.native:
+            return self._native_weights(self.cast(self.bmm_t(q, k), self.sm_dtype), mb, pb)
+        return self.softmax(self._logits(q, k, mb, pb))
+
     def _forward_rows(self, q, k, v, mb, pb, in_loop=False):
         q, k, v = self._heads_first(q, in_loop), self._heads_first(k, in_loop), self._heads_first(v, in_loop)
-        w = self.softmax(self._logits(q, k, mb, pb))
+        w = self._weights(q, k, mb, pb)
         return self._heads_first(self.bmm(self.cast(w, self.dtype), v), in_loop)
 
     def _backward_rows(self, q, k, v, mb, pb, dout, in_loop=False):
         """Gradients of q, k, v and (summed over the rows) of the pair bias for one block of rows."""
         q, k, v = self._heads_first(q, in_loop), self._heads_first(k, in_loop), self._heads_first(v, in_loop)
         dout = self._heads_first(dout, in_loop)
-        logits = self._logits(q, k, mb, pb)
-        w = self.softmax(logits)
-        dw = self.cast(self.bmm_t(dout, v), self.sm_dtype)
-        dl = w * (dw - self.sum_keep(dw * w, -1))
-        inside = self.logical_and(self.greater(logits, -self.clip), self.less(logits, self.clip))
-        dl = dl * self.cast(inside, self.sm_dtype)
+        if self.native:
+            raw = self.cast(self.bmm_t(q, k), self.sm_dtype)
+            w = self._native_weights(raw, mb, pb)
+            dw = self.cast(self.bmm_t(dout, v), self.sm_dtype)
+            dl = (self.native_softmax_grad(raw, mb, pb, w, dw) if self.has_pair_bias
+                  else self.native_softmax_grad(raw, mb, w, dw))
+        else:
+            logits = self._logits(q, k, mb, pb)
+            w = self.softmax(logits)
+            dw = self.cast(self.bmm_t(dout, v), self.sm_dtype)
+            dl = w * (dw - self.sum_keep(dw * w, -1))
+            inside = self.logical_and(self.greater(logits, -self.clip), self.less(logits, self.clip))
+            dl = dl * self.cast(inside, self.sm_dtype)
         dlc = self.cast(dl, self.dtype)
         dq = self._heads_first(self.bmm(dlc, k), in_loop)
         dk = self._heads_first(self.bmm_ta(dlc, q), in_loop)
@@ -116,7 +145,18 @@ class AttentionCore(nn.Cell):
         item = 4 if self.sm_dtype == ms.float32 else 2
         return block_rows(b, h * nq * k.shape[1], item, self.budget)
 
+    def fuses(self) -> bool:
+        """Whether a call now runs the fused kernel (native, float32, inference)."""
+        return self.fused and not self.training
+
+    def _fused(self, q, k, v, mask_bias, pair_bias):
+        if self.has_pair_bias:
+            return self.fused_attention(q, k, v, mask_bias, pair_bias)
+        return self.fused_attention(q, k, v, mask_bias)
+
     def construct(self, q, k, v, mask_bias, pair_bias):
+        if self.fuses():
+            return self._fused(q, k, v, mask_bias, pair_bias)
         return self._forward_rows(q, k, v, mask_bias, pair_bias)
 
 
@@ -126,6 +166,8 @@ class RecomputingAttentionCore(AttentionCore):
 
     # -- whole batch --------------------------------------------------------------------------------------------
     def construct(self, q, k, v, mask_bias, pair_bias):
+        if self.fuses():
+            return self._fused(q, k, v, mask_bias, pair_bias)
         b = q.shape[0]
         rows = self._rows(q, k)
         if rows >= b:

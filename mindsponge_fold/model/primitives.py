@@ -31,7 +31,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 
-from mindsponge_fold.model import chunking, kernels
+from mindsponge_fold.model import chunking, kernels, native
 from mindsponge_fold.model.attention_core import AttentionCore, RecomputingAttentionCore
 
 TRUNCATED_NORMAL_STDDEV_FACTOR = np.asarray(.87962566103423978, dtype=np.float32)
@@ -50,6 +50,7 @@ class ModelContext:
     chunk_size: int = 0                             # inference chunking (0 = off, k rows, -1 = auto; see chunking)
     chunk_budget_bytes: int = chunking.AUTO_BUDGET_BYTES    # the automatic rule's budget per chunk
     remat: str = "none"                             # training recomputation: none | graph | host (see resolve_remat)
+    native_kernels: bool = False                    # fused C++ CPU kernels (see native; runtime.native_kernels)
     seed: int = 0
     rng: np.random.Generator = field(default=None, compare=False, repr=False)
 
@@ -69,6 +70,7 @@ class ModelContext:
             chunk_size=chunking.setting_from_config(cfg.chunking.chunk_size),
             chunk_budget_bytes=int(cfg.chunking.auto_budget_mib) * 2 ** 20,
             remat=resolve_remat(gcfg.use_remat),
+            native_kernels=native.resolve(cfg.runtime.native_kernels),
             seed=int(cfg.train.seed if seed is None else seed),
         )
 
@@ -212,20 +214,28 @@ class Linear(Module):
 
 class LayerNorm(Module):
     """LayerNorm over the last axis with AlphaFold's ``scale``/``offset`` (eps 1e-5); statistics in float32 when
-    'layer_norm' is in ``precision.fp32_cells``. Output has the input's dtype."""
+    'layer_norm' is in ``precision.fp32_cells``. Output has the input's dtype. With ``ctx.native_kernels`` (and
+    float32 statistics) the fused C++ kernel of :mod:`native` and its native gradient, else MindSpore's."""
 
     def __init__(self, ctx, channels, stack=()):
         super().__init__(ctx, stack)
         self.add_param("scale", (channels,), "ones")
         self.add_param("offset", (channels,), "zeros")
         self.norm_dtype = ctx.dtype_of("layer_norm")
-        self.ln = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=1e-5)
+        self.native = bool(ctx.native_kernels) and self.norm_dtype == ms.float32
+        if self.native:
+            self.native_ln = native.layer_norm()
+        else:
+            self.ln = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=1e-5)
 
     def construct(self, x, idx=None):
         in_dtype = x.dtype
         scale = self.take(self.scale, idx).astype(self.norm_dtype)
         offset = self.take(self.offset, idx).astype(self.norm_dtype)
-        y = self.ln(x.astype(self.norm_dtype), scale, offset)[0]
+        if self.native:
+            y = self.native_ln(x.astype(self.norm_dtype), scale, offset)
+        else:
+            y = self.ln(x.astype(self.norm_dtype), scale, offset)[0]
         return y.astype(in_dtype)
 
 
@@ -279,8 +289,9 @@ class Attention(Module):
         clip = LOGIT_CLIP if self.softmax_dtype == ms.float32 else 1e4
         # host-driven recomputation: the memory-lean kernel (see attention_core for why not in the one-graph step)
         core = RecomputingAttentionCore if ctx.remat == "host" else AttentionCore
-        self.core = core(self.dtype, self.softmax_dtype, clip, has_pair_bias=False)
-        self.core_with_bias = core(self.dtype, self.softmax_dtype, clip, has_pair_bias=True)
+        self.core = core(self.dtype, self.softmax_dtype, clip, has_pair_bias=False, native=ctx.native_kernels)
+        self.core_with_bias = core(self.dtype, self.softmax_dtype, clip, has_pair_bias=True,
+                                   native=ctx.native_kernels)
         self.scale = float(self.kd) ** -0.5
 
     def _proj(self, x, w):
@@ -293,7 +304,8 @@ class Attention(Module):
     def construct(self, q_data, m_data, key_mask, nonbatched_bias=None, idx=None):
         b, nq, _ = q_data.shape
         nk = m_data.shape[1]
-        chunk = self.rows_per_chunk(b, self.h * nq * nk + nq * self.q_dim + 2 * nk * self.m_dim, nq * self.output_dim)
+        logits = 0 if self.core.fuses() else self.h * nq * nk       # the fused kernel forms no logits
+        chunk = self.rows_per_chunk(b, logits + nq * self.q_dim + 2 * nk * self.m_dim, nq * self.output_dim)
         if chunk >= b:
             return self._attend(q_data, m_data, key_mask, nonbatched_bias, idx)
         if key_mask.ndim == 2 and key_mask.shape[0] == b:
@@ -347,6 +359,8 @@ class GlobalAttention(Module):
         self.softmax_dtype = ctx.dtype_of("softmax")
         self.bmm = ops.BatchMatMul()
         self.bmm_t = ops.BatchMatMul(transpose_b=True)
+        self.native_softmax = (native.softmax_bias(False) if ctx.native_kernels and self.softmax_dtype == ms.float32
+                               else None)
 
     def construct(self, q_data, m_data, q_mask, idx=None):
         b, n, c = m_data.shape
@@ -365,7 +379,10 @@ class GlobalAttention(Module):
         q = kernels.matmul(q_avg, qw).reshape(b, self.h, self.d) * (float(self.d) ** -0.5)          # [B,H,d]
         logits = self.bmm_t(q, k)                                                                 # [B,H,K]
         bias = mask_bias(q_mask, self.softmax_dtype)[:, None, :]
-        weights = softmax_with_bias(logits, bias, self.softmax_dtype).astype(dt)
+        if self.native_softmax is not None:        # float32 here whatever the compute dtype
+            weights = self.native_softmax(logits, bias)
+        else:
+            weights = softmax_with_bias(logits, bias, self.softmax_dtype).astype(dt)
         avg = self.bmm(weights, v)                                                                # [B,H,d]
         ow = self.take(self.output_w, idx).reshape(self.h * self.d, self.output_dim).astype(dt)
         ob = self.take(self.output_b, idx).astype(dt)
