@@ -6,7 +6,7 @@ Builds ``--preset`` with ``--set`` overrides (default: model_1_ptm with 1 Evofor
 ``--num-res`` residues twice (compile, then a steady call), profiles a third call and writes, per operator type, the
 kernel time, the number of launches and the share of the kernel total, plus the wall time of the profiled call (the
 difference to the kernel total is the runtime's own time between kernels) and the ``--top`` most expensive single
-kernels with their scope.
+kernels with their scope, and the kernel time summed per module (three cell levels below the model).
 
     python scripts/bench_profile_ops.py [--num-res 100] [--set KEY=VALUE ...] [--top 25]
         [--out benchmarks/results/bench_profile_ops.json]
@@ -40,11 +40,30 @@ def read_profile(out_dir: str, top: int) -> dict:
                        "launches": int(r["type_occurrences"]),
                        "share": round(float(r["total_compute_time"]) / max(total, 1e-9), 4)} for r in rows),
                      key=lambda r: -r["ms"])
-    kernels = sorted(csv.DictReader(open(details[0])), key=lambda r: -float(r["op_total_time(ms)"]))[:top]
+    kernels = sorted(csv.DictReader(open(details[0])), key=lambda r: -float(r["op_total_time(ms)"]))
     return {"kernel_total_ms": round(total, 1), "launches": sum(r["launches"] for r in by_type),
-            "by_op_type": by_type,
+            "by_op_type": by_type, "by_module": by_module(kernels, total),
             "top_kernels": [{"op_type": r["op_type"], "ms": round(float(r["op_total_time(ms)"]), 1),
-                             "launches": int(r["op_occurrences"]), "scope": r["full_op_name"]} for r in kernels]}
+                             "launches": int(r["op_occurrences"]), "scope": r["full_op_name"]}
+                            for r in kernels[:top]]}
+
+
+def module_of(scope: str, depth: int = 3) -> str:
+    """The module path of a kernel's scope: up to ``depth`` cell names below the model, class names dropped
+    ("Default/model-AlphaFoldIteration/evoformer-EmbeddingsAndEvoformer/extra_msa_stack-EvoformerIteration/
+    outer_product_mean-OuterProductMean/MatMul-op1" -> "evoformer/extra_msa_stack/outer_product_mean")."""
+    cells = [c.split("-")[0] for c in scope.split("/")[2:-1]]
+    return "/".join(cells[:depth]) or "(top level)"
+
+
+def by_module(kernels: list, total: float) -> list:
+    sums: dict = {}
+    for r in kernels:
+        key = module_of(r["full_op_name"])
+        ms, n = sums.get(key, (0.0, 0))
+        sums[key] = (ms + float(r["op_total_time(ms)"]), n + int(r["op_occurrences"]))
+    return [{"module": k, "ms": round(ms, 1), "launches": n, "share": round(ms / max(total, 1e-9), 4)}
+            for k, (ms, n) in sorted(sums.items(), key=lambda kv: -kv[1][0])]
 
 
 def main(argv=None):
@@ -89,6 +108,8 @@ def main(argv=None):
                                   "runtime_between_kernels_s")})
     for r in report["by_op_type"][:12]:
         print(f"  {r['op_type']:24s} {r['ms']:9.1f} ms  {r['launches']:6d} launches  {100 * r['share']:5.1f}%")
+    for r in report["by_module"][:20]:
+        print(f"  {r['module']:64s} {r['ms']:9.1f} ms  {r['launches']:6d} launches  {100 * r['share']:5.1f}%")
 
 
 if __name__ == "__main__":

@@ -138,6 +138,26 @@ def test_fused_attention_at_inference(with_bias, shared_mask):
     assert not AttentionCore(ms.float16, ms.float32, 1e8, with_bias, native=True).fused     # float32 only
 
 
+@pytest.mark.parametrize("nq, nk, heads, d", [(29, 45, 2, 32), (13, 70, 3, 8), (25, 16, 1, 16), (12, 33, 2, 20),
+                                               (1, 1, 1, 3)])
+def test_fused_attention_tiles_and_widths(nq, nk, heads, d):
+    """The fused kernel's blocking: several query tiles with a partial last one, whole and partial key blocks, and
+    value widths taken 32, 16 or 8 channels at a time with a partial last block, against the plain kernel."""
+    rng = np.random.default_rng(nq + nk)
+    b = 3
+    q, k, v = (Tensor(rng.standard_normal((b, n, heads, d)).astype(np.float32)) for n in (nq, nk, nk))
+    mask = (rng.random((b, nk)) > 0.2).astype(np.float32)
+    mask[1] = 0.0
+    bias = mask_bias(Tensor(mask), ms.float32).reshape(b, 1, 1, nk)
+    pb = Tensor(rng.standard_normal((heads, nq, nk)).astype(np.float32))
+    for with_bias in (True, False):
+        ref = AttentionCore(ms.float32, ms.float32, 1e8, with_bias)(q, k, v, bias, pb).asnumpy()
+        core = AttentionCore(ms.float32, ms.float32, 1e8, with_bias, native=True)
+        core.set_train(False)
+        assert core.fuses()
+        np.testing.assert_allclose(core(q, k, v, bias, pb).asnumpy(), ref, rtol=1e-5, atol=1e-5)
+
+
 def test_global_attention_native_equals_plain():
     rng = np.random.default_rng(2)
     m = Tensor(rng.standard_normal((6, 9, 8)).astype(np.float32))

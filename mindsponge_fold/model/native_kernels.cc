@@ -88,6 +88,78 @@ inline float ExpNonPositive(float x) {
   return p * scale;
 }
 
+typedef float V8 __attribute__((vector_size(32)));
+typedef int32_t V8i __attribute__((vector_size(32)));
+
+inline V8 Load8(const float *p) {
+  V8 x;
+  std::memcpy(&x, p, sizeof(x));
+  return x;
+}
+
+inline void Store8(float *p, V8 x) { std::memcpy(p, &x, sizeof(x)); }
+
+// ExpNonPositive on 8 lanes at once (the same steps in vector arithmetic: GCC does not vectorise the scalar one)
+inline V8 ExpNonPositive8(V8 x) {
+  x = x < -88.0f ? V8{} - 88.0f : x;
+  const V8 t = x * 1.44269504088896341f + 0.5f;
+  V8i ni = __builtin_convertvector(t, V8i);                 // truncation toward zero
+  ni += (t < __builtin_convertvector(ni, V8));               // floor for negative non-integers (true is -1)
+  const V8 n = __builtin_convertvector(ni, V8);
+  V8 r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  V8 p = V8{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  return p * reinterpret_cast<V8>((ni + 127) << 23);
+}
+
+// r[j] = exp(r[j] - mx) for j < n (all r[j] <= mx); returns their sum
+inline float ExpShiftSum(float *r, int64_t n, float mx) {
+  V8 acc{};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const V8 e = ExpNonPositive8(Load8(r + j) - mx);
+    Store8(r + j, e);
+    acc += e;
+  }
+  float sum = 0.f;
+  for (; j < n; ++j) {
+    r[j] = ExpNonPositive(r[j] - mx);
+    sum += r[j];
+  }
+  for (int u = 0; u < 8; ++u) sum += acc[u];
+  return sum;
+}
+
+// out[j] = clip(in[j] + mask[j] (+ pair[j] if pair), +-kLogitClip) for j < n (out may be in); returns max(out)
+inline float BiasClipMax(const float *in, float *out, const float *mask, const float *pair, int64_t n) {
+  const V8 lo = V8{} - kLogitClip, hi = V8{} + kLogitClip;
+  V8 vmax = lo;
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    V8 x = Load8(in + j) + Load8(mask + j);
+    if (pair != nullptr) x += Load8(pair + j);
+    x = x < lo ? lo : x;
+    x = x > hi ? hi : x;
+    Store8(out + j, x);
+    vmax = x > vmax ? x : vmax;
+  }
+  float mx = -kLogitClip;
+  for (; j < n; ++j) {
+    float x = in[j] + mask[j];
+    if (pair != nullptr) x += pair[j];
+    out[j] = std::min(std::max(x, -kLogitClip), kLogitClip);
+    mx = std::max(mx, out[j]);
+  }
+  for (int u = 0; u < 8; ++u) mx = std::max(mx, vmax[u]);
+  return mx;
+}
+
 // mean and 1/sqrt(var + eps) of one row
 inline void RowStats(const float *x, int64_t c, float *mean, float *rstd) {
   float s = 0.f;
@@ -208,22 +280,8 @@ int SoftmaxBias(void **params, int *ndims, int64_t **shapes, bool with_pair) {
       const float *mr = mb + (mask_rows == 1 ? 0 : b) * k;
       const float *pr = with_pair ? pb + m * k : nullptr;
       float *wr = w + r * k;
-      float mx = -kLogitClip;
-      for (int64_t i = 0; i < k; ++i) {
-        float v = lr[i] + mr[i];
-        if (with_pair) v += pr[i];
-        v = std::min(std::max(v, -kLogitClip), kLogitClip);
-        wr[i] = v;
-        mx = std::max(mx, v);
-      }
-      float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-      for (int64_t i = 0; i < k; ++i) {
-        const float e = ExpNonPositive(wr[i] - mx);
-        wr[i] = e;
-        sum += e;
-      }
-      const float inv = 1.0f / sum;
+      const float mx = BiasClipMax(lr, wr, mr, pr, k);
+      const float inv = 1.0f / ExpShiftSum(wr, k, mx);
 #pragma omp simd
       for (int64_t i = 0; i < k; ++i) wr[i] *= inv;
     }
@@ -307,8 +365,80 @@ extern "C" int msf_softmax_bias_pair_grad(int nparam, void **params, int *ndims,
 //   msf_attention(q[B, Q, H, d], k[B, K, H, d], v[B, K, H, dv], mask_bias[B or 1, ..., K]) -> out[B, Q, H, dv]
 //   msf_attention_pair(q, k, v, mask_bias, pair_bias[H, Q, K]) -> out
 // out[b, i, h] = sum_j softmax_j(clip(q[b, i, h] . k[b, j, h] + mask_bias[b, j] (+ pair_bias[h, i, j]))) v[b, j, h]
-// (q already scaled), one (b, h) pair per task, its keys and values copied to contiguous buffers first.
+// (q already scaled). One (b, h) pair per task: its keys are copied transposed ([channel][key], zero-padded to
+// whole vectors) and its values contiguous ([key][channel]); then, for tiles of kTile queries, the logits are
+// formed kTile x 32 keys at a time and the weighted values kTile x 32 (16, 8) channels at a time, in 24 vector
+// accumulators (no horizontal sums), the weights normalised at the end.
 namespace {
+
+typedef float V16 __attribute__((vector_size(64)));
+
+template <class V>
+inline V LoadV(const float *p) {
+  V x;
+  std::memcpy(&x, p, sizeof(x));
+  return x;
+}
+
+template <class V>
+inline void StoreV(float *p, V x) { std::memcpy(p, &x, sizeof(x)); }
+
+constexpr int64_t kTile = 12;                         // queries per tile (12 x 2 vector accumulators)
+constexpr int64_t kLanes = sizeof(V16) / sizeof(float);
+
+// rows[u][j0 .. j0 + NV * kLanes) = qt[u] . kt[:, j] for the kTile queries in qt[kTile][d] and keys kt[d][nkp]
+template <int NV>
+inline void TileLogitBlock(const float *qt, const float *kt, int64_t d, int64_t nkp, int64_t j0, float *rows) {
+  V16 a0[kTile], a1[kTile];
+#pragma GCC unroll 16
+  for (int64_t u = 0; u < kTile; ++u) a0[u] = a1[u] = V16{};
+  for (int64_t c = 0; c < d; ++c) {
+    const V16 k0 = LoadV<V16>(kt + c * nkp + j0);
+    const V16 k1 = NV == 2 ? LoadV<V16>(kt + c * nkp + j0 + kLanes) : V16{};
+#pragma GCC unroll 16
+    for (int64_t u = 0; u < kTile; ++u) {
+      const float qc = qt[u * d + c];
+      a0[u] += qc * k0;
+      if (NV == 2) a1[u] += qc * k1;
+    }
+  }
+#pragma GCC unroll 16
+  for (int64_t u = 0; u < kTile; ++u) {
+    StoreV(rows + u * nkp + j0, a0[u]);
+    if (NV == 2) StoreV(rows + u * nkp + j0 + kLanes, a1[u]);
+  }
+}
+
+inline void TileLogits(const float *qt, const float *kt, int64_t d, int64_t nkp, float *rows) {
+  int64_t j0 = 0;
+  for (; j0 + 2 * kLanes <= nkp; j0 += 2 * kLanes) TileLogitBlock<2>(qt, kt, d, nkp, j0, rows);
+  if (j0 < nkp) TileLogitBlock<1>(qt, kt, d, nkp, j0, rows);
+}
+
+// res[u][0 .. NV * lanes(V)) = inv[u] * sum_j rows[u][j] * vb[j][c0 ..] (vb rows of stride dvp)
+template <class V, int NV>
+inline void TileValues(const float *rows, const float *vb, int64_t nk, int64_t nkp, int64_t dvp, int64_t c0,
+                       const float *inv, float *res) {
+  constexpr int64_t lanes = sizeof(V) / sizeof(float);
+  V a0[kTile], a1[kTile];
+#pragma GCC unroll 16
+  for (int64_t u = 0; u < kTile; ++u) a0[u] = a1[u] = V{};
+  for (int64_t j = 0; j < nk; ++j) {
+    const V v0 = LoadV<V>(vb + j * dvp + c0);
+    const V v1 = NV == 2 ? LoadV<V>(vb + j * dvp + c0 + lanes) : V{};
+#pragma GCC unroll 16
+    for (int64_t u = 0; u < kTile; ++u) {
+      const float w = rows[u * nkp + j];
+      a0[u] += w * v0;
+      if (NV == 2) a1[u] += w * v1;
+    }
+  }
+#pragma GCC unroll 16
+  for (int64_t u = 0; u < kTile; ++u) {
+    StoreV(res + u * 2 * kLanes, a0[u] * inv[u]);
+    if (NV == 2) StoreV(res + u * 2 * kLanes + lanes, a1[u] * inv[u]);
+  }
+}
 
 int Attention(void **params, int *ndims, int64_t **shapes, bool with_pair) {
   const float *q = static_cast<const float *>(params[0]);
@@ -332,89 +462,54 @@ int Attention(void **params, int *ndims, int64_t **shapes, bool with_pair) {
     for (int i = 0; i < ndims[4]; ++i) pair_elems *= shapes[4][i];
     if (pair_elems != heads * nq * nk) return 5;
   }
-  constexpr int64_t kLanes = 16, kRows = 4;
   const int64_t nkp = (nk + kLanes - 1) / kLanes * kLanes;   // keys padded with zeros to whole vectors
+  const int64_t dvp = (dv + 7) / 8 * 8;                                 // value channels padded to vectors
   ParallelRows(batch * heads, nq * nk * (d + dv) / 8, [=](int, int64_t lo, int64_t hi) {
-    // keys and values of one (b, h) transposed to [channel][key]: the inner loops run over contiguous keys
-    std::vector<float> kt(static_cast<size_t>(d * nkp), 0.f), vt(static_cast<size_t>(dv * nkp), 0.f),
-        row(static_cast<size_t>(kRows * nkp), 0.f);
+    std::vector<float> kt(static_cast<size_t>(d * nkp), 0.f), vb(static_cast<size_t>(nk * dvp + 8), 0.f),
+        qt(static_cast<size_t>(kTile * d), 0.f), row(static_cast<size_t>(kTile * nkp), 0.f);
+    float res[kTile * 2 * kLanes];
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t b = task / heads, h = task % heads;
       for (int64_t j = 0; j < nk; ++j) {
         const float *kj = k + ((b * nk + j) * heads + h) * d;
         for (int64_t c = 0; c < d; ++c) kt[c * nkp + j] = kj[c];
-        const float *vj = v + ((b * nk + j) * heads + h) * dv;
-        for (int64_t c = 0; c < dv; ++c) vt[c * nkp + j] = vj[c];
+        std::memcpy(vb.data() + j * dvp, v + ((b * nk + j) * heads + h) * dv, sizeof(float) * dv);
       }
       const float *mr = mb + (mask_rows == 1 ? 0 : b) * nk;
-      const float *ktp = kt.data();
-      const float *vtp = vt.data();
       float *rows = row.data();
-      for (int64_t i0 = 0; i0 < nq; i0 += kRows) {
-        const int64_t nr = std::min(kRows, nq - i0);
-        // logits of kRows queries at once: each key vector loaded once for all of them
-        for (int64_t j0 = 0; j0 < nkp; j0 += kLanes) {
-          float acc[kRows][kLanes] = {};
-          for (int64_t c = 0; c < d; ++c) {
-            const float *kc = ktp + c * nkp + j0;
-            for (int64_t u = 0; u < kRows; ++u) {
-              const float qc = u < nr ? q[((b * nq + i0 + u) * heads + h) * d + c] : 0.f;
-#pragma omp simd
-              for (int64_t t = 0; t < kLanes; ++t) acc[u][t] += qc * kc[t];
-            }
-          }
-          for (int64_t u = 0; u < kRows; ++u) {
-#pragma omp simd
-            for (int64_t t = 0; t < kLanes; ++t) rows[u * nkp + j0 + t] = acc[u][t];
-          }
+      for (int64_t i0 = 0; i0 < nq; i0 += kTile) {
+        const int64_t nr = std::min(kTile, nq - i0);
+        for (int64_t u = 0; u < kTile; ++u) {
+          if (u < nr)
+            std::memcpy(qt.data() + u * d, q + ((b * nq + i0 + u) * heads + h) * d, sizeof(float) * d);
+          else
+            std::memset(qt.data() + u * d, 0, sizeof(float) * d);
         }
-        float inv[kRows];
-        for (int64_t u = 0; u < nr; ++u) {
+        TileLogits(qt.data(), kt.data(), d, nkp, rows);
+        float inv[kTile];
+        for (int64_t u = 0; u < kTile; ++u) {
           float *r = rows + u * nkp;
-          if (with_pair) {
-            const float *pr = pb + (h * nq + i0 + u) * nk;
-#pragma omp simd
-            for (int64_t j = 0; j < nk; ++j) r[j] += mr[j] + pr[j];
-          } else {
-#pragma omp simd
-            for (int64_t j = 0; j < nk; ++j) r[j] += mr[j];
+          if (u >= nr) {
+            std::memset(r, 0, sizeof(float) * nkp);
+            inv[u] = 0.f;
+            continue;
           }
-          float mx = -kLogitClip;
-#pragma omp simd reduction(max : mx)
-          for (int64_t j = 0; j < nk; ++j) {
-            r[j] = std::min(std::max(r[j], -kLogitClip), kLogitClip);
-            mx = std::max(mx, r[j]);
-          }
-          float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-          for (int64_t j = 0; j < nk; ++j) {
-            const float e = ExpNonPositive(r[j] - mx);
-            r[j] = e;
-            sum += e;
-          }
-          for (int64_t j = nk; j < nkp; ++j) r[j] = 0.f;
-          inv[u] = 1.0f / sum;
+          const float mx = BiasClipMax(r, r, mr, with_pair ? pb + (h * nq + i0 + u) * nk : nullptr, nk);
+          inv[u] = 1.0f / ExpShiftSum(r, nk, mx);
         }
-        for (int64_t u = nr; u < kRows; ++u) {
-          for (int64_t j = 0; j < nkp; ++j) rows[u * nkp + j] = 0.f;
-          inv[u] = 0.f;
-        }
-        // weighted values, kRows queries at once: each value vector loaded once for all of them
-        for (int64_t c = 0; c < dv; ++c) {
-          const float *vc = vtp + c * nkp;
-          float acc[kRows][kLanes] = {};
-          for (int64_t j0 = 0; j0 < nkp; j0 += kLanes) {
-            for (int64_t u = 0; u < kRows; ++u) {
-              const float *r = rows + u * nkp + j0;
-#pragma omp simd
-              for (int64_t t = 0; t < kLanes; ++t) acc[u][t] += r[t] * vc[j0 + t];
-            }
-          }
-          for (int64_t u = 0; u < nr; ++u) {
-            float s = 0.f;
-            for (int64_t t = 0; t < kLanes; ++t) s += acc[u][t];
-            out[((b * nq + i0 + u) * heads + h) * dv + c] = s * inv[u];
-          }
+        for (int64_t c0 = 0; c0 < dvp;) {
+          // channels in blocks of 32, 16 or 8 (dvp is a multiple of 8)
+          const int64_t width = dvp - c0 >= 2 * kLanes ? 2 * kLanes : dvp - c0 >= kLanes ? kLanes : 8;
+          if (width == 2 * kLanes)
+            TileValues<V16, 2>(rows, vb.data(), nk, nkp, dvp, c0, inv, res);
+          else if (width == kLanes)
+            TileValues<V16, 1>(rows, vb.data(), nk, nkp, dvp, c0, inv, res);
+          else
+            TileValues<V8, 1>(rows, vb.data(), nk, nkp, dvp, c0, inv, res);
+          const int64_t keep = std::min(width, dv - c0);
+          for (int64_t u = 0; u < nr; ++u)
+            std::memcpy(out + ((b * nq + i0 + u) * heads + h) * dv + c0, res + u * 2 * kLanes, sizeof(float) * keep);
+          c0 += width;
         }
       }
     }
