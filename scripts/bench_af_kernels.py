@@ -55,11 +55,21 @@ NATIVE = ("attention_logits_softmax", "attention_msa_column", "attention_extra_r
           "layer_norm_msa", "layer_norm_msa_grad")
 
 
+# attention ops also timed with the native fused inference kernel (one kernel, no logits): name + "_fused"; its
+# inputs are laid out as the model passes them ([B, Q, H, d]), the same numbers of elements
+FUSED = ("attention_logits_softmax", "attention_msa_column", "attention_extra_row")
+
+
 def with_native(shapes: dict) -> dict:
     out = dict(shapes)
     for name in NATIVE:
         desc, s = shapes[name]
         out[name + "_native"] = (desc + ", MindSpore side with the native kernels", s)
+    for name in FUSED:
+        desc, s = shapes[name]
+        qkv = [(a[0], a[2], a[1], a[3]) for a in s[:3]]
+        out[name + "_fused"] = (desc + ", MindSpore side with the native fused attention kernel (inference)",
+                                qkv + [s[3]])
     return out
 
 
@@ -85,6 +95,9 @@ def ms_side(shapes: dict, repeats: int) -> dict:
             self.ln_native = native.layer_norm() if self.native else None
             self.softmax_bias = native.softmax_bias(False) if self.native else None
             self.softmax_pair = native.softmax_bias(True) if self.native else None
+            self.fused = name.endswith("_fused")
+            self.attn = native.attention(False) if self.fused else None
+            self.attn_pair = native.attention(True) if self.fused else None
             self.ln_stock = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=1e-5)
             self.grad = ops.GradOperation(get_all=True, sens_param=True)
 
@@ -95,6 +108,11 @@ def ms_side(shapes: dict, repeats: int) -> dict:
 
         def construct(self, *x):
             name = self.name_
+            if self.fused:                              # q, k, v [B, Q/K, H, d]
+                q, k, v, bias = x
+                if bias.shape[1] == 1:
+                    return self.attn(q, k, v, bias)
+                return self.attn_pair(q, k, v, ops.zeros_like(bias[:, :1, :1]), bias[0])
             if self.native and name.startswith("attention"):
                 q, k, v, bias = x
                 logits = self.bmm(q, k)
@@ -170,7 +188,7 @@ def jax_side(shapes: dict, repeats: int) -> dict:
            "extra_masked_row_sum_bmm": lambda m, x: jnp.einsum("bqk,bkc->bqc", m, x)}
     out = {}
     for name, (_, s) in shapes.items():
-        if name.endswith("_native"):
+        if name.endswith(("_native", "_fused")):
             continue
         fn = jax.jit(fns.get(name, jnp.matmul))
         xs = [jnp.asarray(a) for a in make_inputs(s)]
@@ -214,7 +232,7 @@ def main(argv=None):
         if res.returncode != 0:
             raise SystemExit(f"{side} side failed:\n{res.stderr[-3000:]}")
         report[side] = json.loads(res.stdout.strip().splitlines()[-1])
-    jax_of = {k: report["jax"][k.removesuffix("_native")]["best_s"] for k in shapes}
+    jax_of = {k: report["jax"][k.removesuffix("_native").removesuffix("_fused")]["best_s"] for k in shapes}
     report["ratio_mindspore_over_jax"] = {k: round(report["mindspore"][k]["best_s"] / jax_of[k], 2)
                                           for k in shapes if jax_of[k] > 0}
     report["machine"]["load_avg_1min_end"] = round(os.getloadavg()[0], 2)

@@ -43,6 +43,19 @@ def test_rows_per_chunk_rule():
     n = 1024
     capped = chunking.rows_per_chunk(auto, 5120, 8 * n * n, budget, n * 64)
     assert capped * 8 * n * n * 4 <= chunking.OUTPUT_FLOOR_CAP * budget < 2 * capped * 8 * n * n * 4
+    # an op whose whole intermediate is below chunking.unchunked_mib runs in one piece; as large and it is chunked
+    whole = 512 * 100 * 1280 * 4                 # MSA transition at N_res 100: 512 rows x 100 x (1024 + 256)
+    assert chunking.rows_per_chunk(auto, 512, 100 * 1280, budget, 100 * 256, whole + 1) == 512
+    assert chunking.rows_per_chunk(auto, 512, 100 * 1280, budget, 100 * 256, whole) == 64
+    assert chunking.rows_per_chunk(auto, 512, 100 * 1280, budget, 100 * 256, 0) == 64
+    assert chunking.rows_per_chunk(auto, 512, 100 * 1280, budget, 100 * 256) == 512     # default: 256 MiB
+    assert chunking.rows_per_chunk(5, 512, 100 * 1280, budget, 100 * 256, whole + 1) == 5   # fixed size: as set
+    ctx = ModelContext.from_config(load_config("tiny", ["chunking.unchunked_mib=16", "chunking.auto_budget_mib=1"]))
+    assert ctx.chunk_unchunked_bytes == 16 * 2 ** 20 and Module(ctx).chunk_unchunked == 16 * 2 ** 20
+    cell = Module(replace(ctx, chunk_size=chunking.AUTO))
+    assert cell.rows_per_chunk(15, 2 ** 18) == 15 and cell.rows_per_chunk(16, 2 ** 18) == 1    # below 16 MiB
+    with pytest.raises(ConfigError, match="chunking.unchunked_mib"):
+        load_config("tiny", ["chunking.unchunked_mib=-1"])
     ctx = ModelContext.from_config(load_config("tiny", ["chunking.auto_budget_mib=128"]))
     assert ctx.chunk_budget_bytes == 128 * 2 ** 20
     assert Module(ctx).chunk_budget == 128 * 2 ** 20

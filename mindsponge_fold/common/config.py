@@ -282,6 +282,7 @@ INT_MINIMUMS = {
     "train.eval_every": (0, "steps between validations; 0 = none"),
     "train.loss_scale.scale_window": (1, "finite steps before the loss scale grows"),
     "chunking.auto_budget_mib": (1, "MiB per chunk's largest intermediate under the automatic rule"),
+    "chunking.unchunked_mib": (0, "MiB below which an op's whole intermediate runs unchunked (automatic rule)"),
 }
 # keys that are a size or null (null: no limit), with their minimum
 NULL_OR_INT_MINIMUMS = {

@@ -8,11 +8,13 @@ Setting (``chunking.chunk_size`` in the config, carried by ``ModelContext.chunk_
 
 * ``0``: off (every op sees all rows at once).
 * ``k > 0``: every chunked op processes ``k`` rows per chunk.
-* ``null`` (:data:`AUTO`): chosen per op from the static shapes, i.e. from N_res and N_seq: the largest power of
-  two of rows whose intermediate stays within :data:`AUTO_BUDGET_BYTES` (config ``chunking.auto_budget_mib``) or
-  within the op's output size (at most 4 budgets), whichever is larger (:func:`rows_per_chunk`: each chunk write
-  copies the whole output). Small inputs are then not chunked at all; at N_res = 1024 triangle attention runs 4 rows
-  and extra-MSA row attention 2 rows per chunk.
+* ``null`` (:data:`AUTO`): chosen per op from the static shapes, i.e. from N_res and N_seq: no chunking when the
+  op's whole intermediate is below :data:`UNCHUNKED_BYTES` (config ``chunking.unchunked_mib``), else the largest
+  power of two of rows whose intermediate stays within :data:`AUTO_BUDGET_BYTES` (config
+  ``chunking.auto_budget_mib``) or within the op's output size (at most 4 budgets), whichever is larger
+  (:func:`rows_per_chunk`: each chunk write copies the whole output). Small inputs are then not chunked at all; at
+  N_res = 1024 triangle attention runs 4 rows and extra-MSA row attention 2 rows per chunk. (The Transpose and
+  broadcast costs below are per kernel and bounded by the same size for an unchunked op.)
 
 Two MindSpore 2.10 CPU behaviours dominate inference memory, more than the activations themselves (measured with
 the full-width network, 5120 extra-MSA rows): an elementwise op that broadcasts an operand implicitly keeps a
@@ -36,6 +38,7 @@ from mindsponge_fold.model.kernels import transpose
 
 AUTO = -1                          # ModelContext.chunk_size for config ``chunk_size: null``
 AUTO_BUDGET_BYTES = 32 * 2 ** 20   # default largest intermediate of one chunk under the automatic rule (see below)
+UNCHUNKED_BYTES = 256 * 2 ** 20    # default: ops whose whole intermediate is below this run unchunked (see below)
 ITEM_BYTES = 4
 OUTPUT_FLOOR_CAP = 4               # the output-size floor of the automatic rule stops at this many budgets
 
@@ -51,7 +54,7 @@ def setting_from_config(value) -> int:
 
 
 def rows_per_chunk(setting: int, num_rows: int, row_elems: int, budget_bytes: int = AUTO_BUDGET_BYTES,
-                   out_row_elems: int = 0) -> int:
+                   out_row_elems: int = 0, unchunked_bytes: int = UNCHUNKED_BYTES) -> int:
     """Rows per chunk for an op over ``num_rows`` rows whose largest intermediate has ``row_elems`` elements per row
     (automatic rule: within ``budget_bytes``, config ``chunking.auto_budget_mib``). Returns ``num_rows`` (no
     chunking) when chunking is off or one chunk covers everything.
@@ -62,11 +65,21 @@ def rows_per_chunk(setting: int, num_rows: int, row_elems: int, budget_bytes: in
     copies than in compute. The automatic rule therefore lets a chunk's intermediate be as large as the output
     itself, up to :data:`OUTPUT_FLOOR_CAP` times ``budget_bytes`` (budget = min(max(``budget_bytes``, output
     bytes), cap x ``budget_bytes``)): without the cap, long sequences ran out of memory (N_res 1024, 1 + 1 blocks:
-    killed at 22 GiB, benchmarks/results/bench_predict_1024_uncapped.json)."""
+    killed at 22 GiB, benchmarks/results/bench_predict_1024_uncapped.json).
+
+    ``unchunked_bytes`` (config ``chunking.unchunked_mib``): an op whose intermediate over all its rows is smaller
+    than this is not chunked at all. Every chunk costs a loop iteration, row gathers and a whole-output write; below
+    this size that costs more time than the memory it saves is worth (full model_1_ptm at N_res 100: the Evoformer's MSA
+    ops then run in one piece; forward 81.1 -> 66.0 s and peak RSS 2.72 -> 2.48 GiB, one run after the other; the
+    extra-MSA stack's ops, 0.4-0.7 GB each there, stay chunked: chunking nothing took 3.54 GiB;
+    benchmarks/results/bench_chunk_full100.json).
+    """
     if setting == 0:
         return num_rows
     if setting > 0:
         return min(num_rows, setting)
+    if num_rows * int(row_elems) * ITEM_BYTES < int(unchunked_bytes):
+        return num_rows
     budget = int(budget_bytes)
     budget = min(max(budget, num_rows * int(out_row_elems) * ITEM_BYTES), OUTPUT_FLOOR_CAP * budget)
     rows = max(1, budget // max(1, row_elems * ITEM_BYTES))

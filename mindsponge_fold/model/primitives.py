@@ -49,6 +49,7 @@ class ModelContext:
     zero_init: bool = True                          # zero-initialised output layers (AlphaFold's default)
     chunk_size: int = 0                             # inference chunking (0 = off, k rows, -1 = auto; see chunking)
     chunk_budget_bytes: int = chunking.AUTO_BUDGET_BYTES    # the automatic rule's budget per chunk
+    chunk_unchunked_bytes: int = chunking.UNCHUNKED_BYTES   # the automatic rule: ops up to this size run whole
     remat: str = "none"                             # training recomputation: none | graph | host (see resolve_remat)
     native_kernels: bool = False                    # fused C++ CPU kernels (see native; runtime.native_kernels)
     seed: int = 0
@@ -69,6 +70,7 @@ class ModelContext:
             zero_init=bool(gcfg.zero_init),
             chunk_size=chunking.setting_from_config(cfg.chunking.chunk_size),
             chunk_budget_bytes=int(cfg.chunking.auto_budget_mib) * 2 ** 20,
+            chunk_unchunked_bytes=int(cfg.chunking.unchunked_mib) * 2 ** 20,
             remat=resolve_remat(gcfg.use_remat),
             native_kernels=native.resolve(cfg.runtime.native_kernels),
             seed=int(cfg.train.seed if seed is None else seed),
@@ -152,6 +154,7 @@ class Module(nn.Cell):
         self.dtype = ctx.dtype
         self.chunk_setting = int(ctx.chunk_size)
         self.chunk_budget = int(ctx.chunk_budget_bytes)
+        self.chunk_unchunked = int(ctx.chunk_unchunked_bytes)
         self._rng = ctx.rng
 
     def add_param(self, name: str, shape, init, fan_in_shape=None):
@@ -173,7 +176,8 @@ class Module(nn.Cell):
         """Inference chunk size for an op over ``num_rows`` rows (all rows in training; see :mod:`chunking`)."""
         if self.training:
             return num_rows
-        return chunking.rows_per_chunk(self.chunk_setting, num_rows, row_elems, self.chunk_budget, out_row_elems)
+        return chunking.rows_per_chunk(self.chunk_setting, num_rows, row_elems, self.chunk_budget, out_row_elems,
+                                       self.chunk_unchunked)
 
     def permute(self, x, perm):
         """``x`` permuted; at inference in chunks of output rows (see :func:`chunking.permute`)."""
