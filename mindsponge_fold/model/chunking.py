@@ -13,8 +13,7 @@ Setting (``chunking.chunk_size`` in the config, carried by ``ModelContext.chunk_
   power of two of rows whose intermediate stays within :data:`AUTO_BUDGET_BYTES` (config
   ``chunking.auto_budget_mib``) or within the op's output size (at most 4 budgets), whichever is larger
   (:func:`rows_per_chunk`: each chunk write copies the whole output). Small inputs are then not chunked at all; at
-  N_res = 1024 triangle attention runs 4 rows and extra-MSA row attention 2 rows per chunk. (The Transpose and
-  broadcast costs below are per kernel and bounded by the same size for an unchunked op.)
+  N_res = 1024 triangle attention runs 4 rows and extra-MSA row attention 2 rows per chunk.
 
 Two MindSpore 2.10 CPU behaviours dominate inference memory, more than the activations themselves (measured with
 the full-width network, 5120 extra-MSA rows): an elementwise op that broadcasts an operand implicitly keeps a

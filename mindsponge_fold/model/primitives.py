@@ -49,7 +49,7 @@ class ModelContext:
     zero_init: bool = True                          # zero-initialised output layers (AlphaFold's default)
     chunk_size: int = 0                             # inference chunking (0 = off, k rows, -1 = auto; see chunking)
     chunk_budget_bytes: int = chunking.AUTO_BUDGET_BYTES    # the automatic rule's budget per chunk
-    chunk_unchunked_bytes: int = chunking.UNCHUNKED_BYTES   # the automatic rule: ops up to this size run whole
+    chunk_unchunked_bytes: int = chunking.UNCHUNKED_BYTES   # the automatic rule: ops below this size run whole
     remat: str = "none"                             # training recomputation: none | graph | host (see resolve_remat)
     native_kernels: bool = False                    # fused C++ CPU kernels (see native; runtime.native_kernels)
     seed: int = 0
