@@ -4,6 +4,7 @@ benchmarks/results/:
 
 * bench_compile.json     graph compile time of the full model_1_ptm forward (cold and warm cache), ~100 residues
 * bench_predict.json     forward time and peak RSS vs length (full-size network, until it no longer fits)
+* bench_memory_phases.json  inference resident memory phase by phase (compile, heap release, calls; warm cache)
 * bench_train.json       training step time and peak RSS at crop 64 / 128, full-width network (bench_train.py)
 * bench_data.json        training data loader samples/s
 * bench_af_compare.json  forward time side by side with the AlphaFold reference (when --af-venv exists)
@@ -34,6 +35,8 @@ def plan(args) -> list:
     steps = [("compile", [py, f"{HERE}/bench_compile.py"] + (["--no-warm"] if args.quick else [])),
              ("predict", [py, f"{HERE}/bench_predict.py", "--steady"]
               + (["--lengths", "64", "128", "256", "--blocks", "2"] if args.quick else [])),
+             ("memory_phases", [py, f"{HERE}/bench_memory_phases.py"]
+              + (["--variants", "cold"] if args.quick else [])),
              ("train", [py, f"{HERE}/bench_train.py"] + (["--blocks", "2", "--steps", "2"] if args.quick else [])),
              ("data", [py, f"{HERE}/bench_data.py"]),
              ("af_compare", [py, f"{HERE}/bench_af_compare.py", "--af-venv", args.af_venv])]
