@@ -119,10 +119,7 @@ def main(argv=None):
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--preset", args.preset,
                "--num-res", str(args.num_res), "--compile-cache", cache]
         cmd += [x for s in list(args.overrides) + extra for x in ("--set", s)]
-        r = bc.run_guarded(cmd, args.mem_limit, args.timeout)
-        if r["returncode"] != 0 or not r["result"]:
-            return {"status": "failed", "killed": r["killed"], "stderr_tail": r["stderr_tail"]}
-        return r["result"]
+        return bc.run_entry(bc.run_guarded(cmd, args.mem_limit, args.timeout), {})
 
     for name in args.variants:
         print(f"{name}: running", flush=True)
