@@ -1,7 +1,7 @@
 """The fused C++ CPU kernels (mindsponge_fold.model.native): LayerNorm, the attention softmax with its biases and
 clip, and their backward kernels give MindSpore's values and gradients (float32 rounding), in the attention cores,
-the global attention and whole modules; the build cache, the config switch and the errors when they are required
-but cannot be built."""
+the global attention and whole modules; the inference-only kernels (permute, bias, gate) give numpy's values; the
+build cache, the config switch and the errors when they are required but cannot be built."""
 import os
 
 import mindspore as ms
@@ -167,9 +167,49 @@ def test_global_attention_native_equals_plain():
     for flag in (False, True):
         ga = GlobalAttention(ModelContext(native_kernels=flag, zero_init=False, seed=5), 8, num_head=2, output_dim=8)
         assert (ga.native_softmax is not None) == flag
-        results.append(value_and_grads(ga, (m, m, Tensor(mask)), (0,)))
+        ga.set_train(False)                    # inference: with native kernels, the summary kernel
+        inference = ga(m, m, Tensor(mask)).asnumpy()
+        ga.set_train(True)
+        results.append(value_and_grads(ga, (m, m, Tensor(mask)), (0,)) + (inference,))
+    np.testing.assert_allclose(results[1][2], results[0][2], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(results[0][2], results[0][0], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(results[1][1][0], results[0][1][0], rtol=1e-4, atol=1e-6)
+
+
+class NativeOp(nn.Cell):
+    def __init__(self, op, *consts):
+        super().__init__()
+        self.op, self.consts = op, consts
+
+    def construct(self, *args):
+        return self.op(*args, *self.consts)
+
+
+@pytest.mark.parametrize("shape, perm", [((5, 7, 3), (1, 0, 2)), ((37, 21, 19), (2, 0, 1)), ((37, 21, 19), (2, 1, 0)),
+                                         ((37, 21, 19), (1, 2, 0)), ((4, 33, 5, 17), (0, 2, 1, 3)),
+                                         ((6, 1, 40, 18), (3, 1, 0, 2)), ((13, 29), (1, 0)), ((3, 4, 5), (0, 1, 2))])
+def test_permute_kernel_equals_numpy(shape, perm):
+    """Row copies (last axis kept), 16 x 16 tiles with ragged edges, merged and size-1 axes, the identity."""
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    out = NativeOp(native.permute(), Tensor(perm, ms.int32))(Tensor(x)).asnumpy()
+    np.testing.assert_array_equal(out.reshape(x.transpose(perm).shape), x.transpose(perm))
+
+
+def test_bias_and_gate_kernels_equal_numpy():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((45, 37)).astype(np.float32) * 5
+    b = rng.standard_normal(37).astype(np.float32)
+    np.testing.assert_allclose(NativeOp(native.bias_add())(Tensor(x), Tensor(b)).asnumpy(), x + b, rtol=1e-6)
+    np.testing.assert_allclose(NativeOp(native.bias_add(True))(Tensor(x), Tensor(b)).asnumpy(),
+                               np.maximum(x + b, 0), rtol=1e-6)
+    x[0, :4] = [-100.0, 100.0, -1e30, 1e30]                    # saturated gates stay finite and exact
+    with np.errstate(over="ignore"):                            # exp(1e30) = inf: sigmoid 0, as intended
+        sig = 1.0 / (1.0 + np.exp(-(x.astype(np.float64) + b)))
+    for period in (45, 15, 1):                                  # a per row, a per column of a [3, 15] grid, shared
+        a = rng.standard_normal((period, 37)).astype(np.float32)
+        out = NativeOp(native.sigmoid_gate())(Tensor(x), Tensor(b), Tensor(a)).asnumpy()
+        np.testing.assert_allclose(out, sig * np.tile(a, (45 // period, 1)), rtol=2e-6, atol=1e-7)
 
 
 def test_build_cache_is_atomic_and_reused(tmp_path, monkeypatch):

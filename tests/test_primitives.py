@@ -84,13 +84,21 @@ def test_linear_layernorm_attention_match_numpy():
 
 def test_global_attention_matches_numpy():
     rng = np.random.default_rng(1)
-    ga = GlobalAttention(ModelContext(), 8, num_head=2, output_dim=8)
-    p = randomize(ga, rng)
-    x = rng.standard_normal((5, 6, 8)).astype(np.float32)
+    x = rng.standard_normal((5, 6, 8)).astype(np.float32)          # [columns, rows, c] for the numpy reference
     mask = (rng.random((5, 6)) > 0.3).astype(np.float32)
     mask[:, 0] = 1
-    y = ga(Tensor(x), Tensor(x), Tensor(mask)).asnumpy()
-    np.testing.assert_allclose(y, np_global_attention(p, x, mask), rtol=1e-4, atol=1e-4)
+    mask[3] = 0                                                     # a fully masked column: uniform weights
+    for native_kernels in (False, True):
+        ga = GlobalAttention(ModelContext(native_kernels=native_kernels), 8, num_head=2, output_dim=8)
+        assert (ga.native_summary is not None) == native_kernels
+        p = randomize(ga, rng)
+        ref = np_global_attention(p, x, mask)
+        # the module attends over the leading axis: [rows, columns, c]
+        xt, mt = Tensor(x.transpose(1, 0, 2).copy()), Tensor(mask.T.copy())
+        for training in (False, True):          # inference: the native summary kernel when native_kernels
+            ga.set_train(training)
+            y = ga(xt, xt, mt).asnumpy().transpose(1, 0, 2)
+            np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
 
 
 def test_stacked_weights_in_while_loop_equal_per_layer_application():

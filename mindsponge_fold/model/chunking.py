@@ -19,7 +19,8 @@ Two MindSpore 2.10 CPU behaviours dominate inference memory, more than the activ
 the full-width network, 5120 extra-MSA rows): an elementwise op that broadcasts an operand implicitly keeps a
 workspace of ~4x its output alive for the whole execution (use :func:`primitives.expand` / ``bias_add``), and a
 Transpose kernel allocates ~2x its tensor's size when the graph is compiled, for the graph's lifetime (use
-:func:`permute`, which transposes chunk by chunk). Both costs are per kernel, so inside chunk loops they are small.
+:func:`permute`, which transposes chunk by chunk; with the native kernels ``Module.permute`` uses the native permute,
+which allocates only its output). Both costs are per kernel, so inside chunk loops they are small.
 
 Chunks run in a graph-mode ``while`` loop over dynamically gathered rows (:func:`map_rows`): compile time does not
 grow with the number of chunks and the loop body's buffers are reused from chunk to chunk (statically unrolled

@@ -24,12 +24,12 @@ def add_normal_param(module: Module, name: str, shape, stddev: float):
     setattr(module, name, Parameter(Tensor(value), name=name))
 
 
-def pair_bias(pair, weights, dtype):
-    """pair [Q, K, c] (layer-normed) x weights [c, H] -> attention bias [H, Q, K]."""
+def pair_bias(module: Module, pair, weights):
+    """pair [Q, K, c] (layer-normed) x weights [c, H] -> attention bias [H, Q, K] (in ``module``'s dtype)."""
     q, k, c = pair.shape
     h = weights.shape[-1]
-    b = kernels.matmul(pair.reshape(q * k, c).astype(dtype), weights.astype(dtype))
-    return kernels.transpose(b.reshape(q, k, h), (2, 0, 1))
+    b = kernels.matmul(pair.reshape(q * k, c).astype(module.dtype), weights.astype(module.dtype))
+    return module.permute(b.reshape(q, k, h), (2, 0, 1))
 
 
 class Transition(Module):
@@ -39,7 +39,7 @@ class Transition(Module):
         super().__init__(ctx, stack)
         hidden = int(channels * config.num_intermediate_factor)
         self.input_layer_norm = LayerNorm(ctx, channels, stack)
-        self.transition1 = Linear(ctx, channels, hidden, initializer="relu", stack=stack)
+        self.transition1 = Linear(ctx, channels, hidden, initializer="relu", stack=stack, relu=True)
         self.transition2 = Linear(ctx, hidden, channels, initializer="final", stack=stack)
         self.channels, self.hidden = int(channels), hidden
 
@@ -50,7 +50,7 @@ class Transition(Module):
 
     def _transition(self, act, idx):
         x = self.input_layer_norm(act, idx)
-        return self.transition2(ops.relu(self.transition1(x, idx)), idx)
+        return self.transition2(self.transition1(x, idx), idx)
 
 
 class MSARowAttentionWithPairBias(Module):
@@ -66,7 +66,7 @@ class MSARowAttentionWithPairBias(Module):
 
     def construct(self, msa, msa_mask, pair, idx=None):
         x = self.query_norm(msa, idx)
-        bias = pair_bias(self.feat_2d_norm(pair, idx), self.take(self.feat_2d_weights, idx), self.dtype)
+        bias = pair_bias(self, self.feat_2d_norm(pair, idx), self.take(self.feat_2d_weights, idx))
         return self.attention(x, x, msa_mask, bias, idx)
 
 
@@ -95,19 +95,9 @@ class MSAColumnGlobalAttention(Module):
                                          stack=stack)
 
     def construct(self, msa, msa_mask, idx=None):
-        rows, cols, c = msa.shape
-        # every column is independent: at inference a few columns at a time (their normed input, keys, values and
-        # gates [rows, c] per column are the large intermediates)
-        chunk = self.rows_per_chunk(cols, rows * 4 * c, rows * c)
-        columns = (self.permute(msa, (1, 0, 2)), kernels.transpose(msa_mask, (1, 0)))
-        out = chunking.map_rows(self._columns, chunk, columns,
-                                (idx,), (rows, c), self.dtype)
-        return self.permute(out, (1, 0, 2))
-
-    def _columns(self, msa_t, mask_t, idx):
-        """msa_t [C, S, c] (columns first), mask_t [C, S] -> update [C, S, c]."""
-        x = self.query_norm(msa_t, idx)
-        return self.attention(x, x, mask_t, idx)
+        # in the stored [rows, cols, c] layout (GlobalAttention attends over the leading axis): no permutes
+        x = self.query_norm(msa, idx)
+        return self.attention(x, x, msa_mask, idx)
 
 
 class TriangleAttention(Module):
@@ -130,7 +120,7 @@ class TriangleAttention(Module):
             pair = self.permute(pair, (1, 0, 2))
             pair_mask = kernels.transpose(pair_mask, (1, 0))
         x = self.query_norm(pair, idx)
-        bias = pair_bias(x, self.take(self.feat_2d_weights, idx), self.dtype)
+        bias = pair_bias(self, x, self.take(self.feat_2d_weights, idx))
         out = self.attention(x, x, pair_mask, bias, idx)
         if self.per_column:
             out = self.permute(out, (1, 0, 2))
@@ -202,16 +192,24 @@ class OuterProductMean(Module):
         w = self.take(self.output_w, idx).reshape(oc * oc, self.pair_channel).astype(self.dtype)
         b = self.take(self.output_b, idx).astype(self.dtype)
         chunk = self.rows_per_chunk(n, n * (2 * oc * oc + self.pair_channel), n * self.pair_channel)
+        if chunk >= n:
+            # outer[(i, c), (j, e)] = sum_s left[s, i, c] right[s, j, e]: the product with left transposed, no permute
+            # of left (at 5120 extra rows, N_res 100: 521 ms instead of 118 ms permute + 584 ms product)
+            outer = kernels.matmul_ta(left.reshape(s, n * oc), right)
+            return self._project(outer, norm, w, b).astype(self.dtype)
         return chunking.map_rows(self._outer_rows, chunk, (self.permute(left, (1, 2, 0)), norm), (right, w, b),
                                  (n, self.pair_channel), self.dtype)
 
     def _outer_rows(self, left_t, norm, right, w, b):
         """Rows i of the update: left_t [I, oc, S], norm [I, N], right [S, N*oc] -> [I, N, c_z]."""
         rows, oc, s = left_t.shape
-        n = norm.shape[1]
-        # outer[i, c, j, e] = sum_s left[s, i, c] right[s, j, e]
-        outer = kernels.matmul(left_t.reshape(rows * oc, s), right)
-        outer = kernels.transpose(outer.reshape(rows, oc, n, oc), (0, 2, 1, 3)).reshape(rows * n, oc * oc)
+        return self._project(kernels.matmul(left_t.reshape(rows * oc, s), right), norm, w, b)
+
+    def _project(self, outer, norm, w, b):
+        """outer [(i, c), (j, e)] for rows i, norm [I, N] -> the update [I, N, c_z] (mean, projected)."""
+        rows, n = norm.shape
+        oc = self.oc
+        outer = self.permute(outer.reshape(rows, oc, n, oc), (0, 2, 1, 3)).reshape(rows * n, oc * oc)
         act = ops.bias_add(kernels.matmul(outer, w), b).reshape(rows, n, self.pair_channel)
         return act / expand(1e-3 + norm[..., None], act.shape)
 

@@ -7,7 +7,15 @@ the chunk writes that keeping those logits small requires. The kernels here:
 
 * :func:`layer_norm` (+ gradient): every LayerNorm of the model;
 * :func:`softmax_bias` (+ gradient): the attention weights in training (bias additions, clip, softmax in one pass);
-* :func:`attention`: the whole attention at inference, without forming the logits (so attention needs no chunking).
+* :func:`attention`: the whole attention at inference, without forming the logits (so attention needs no chunking);
+* inference only, no gradient (training runs MindSpore's ops): :func:`global_attention` (the extra-MSA column
+  attention's summary in the MSA's own layout), :func:`sigmoid_gate` (attention gating), :func:`bias_add` (every
+  Linear's bias, with its ReLU), :func:`permute` (layout changes; MindSpore's permute of a [5120, 100, 64] tensor to
+  (1, 0, 2) took 210 ms, this kernel 38 ms, each with the copy of the result to the host).
+
+A graph containing these operators must return a tuple, not a dict: MindSpore 2.10 cannot compile a top-level graph
+returning a dict when a Custom operator runs in its last segment ("The prim is not a PrimitivePy"; ModelRunner's
+graphs return tuples).
 
 The C++ file is compiled with the system compiler (``$CXX`` or ``g++``) on first use into a cache directory
 (``$MSF_NATIVE_CACHE``, default ``~/.cache/mindsponge_fold/native``), keyed by the source, the flags, the compiler
@@ -16,8 +24,9 @@ file. ``runtime.native_kernels`` in the config selects them: ``auto`` (default) 
 the build succeeds (otherwise MindSpore's kernels, with one line on stderr saying why), ``true`` requires them,
 ``false`` never uses them. Ascend and GPU always run MindSpore's kernels.
 
-Each operator has its own backward (``bprop``), also native; values and gradients agree with MindSpore's kernels
-to float32 rounding (tests/test_native_kernels.py).
+The LayerNorm and softmax operators have their own backward (``bprop``), also native; values and gradients agree
+with MindSpore's kernels to float32 rounding, the inference-only operators' values with numpy's
+(tests/test_native_kernels.py).
 """
 from __future__ import annotations
 
@@ -190,3 +199,39 @@ def attention(with_pair_bias: bool):
 
     return _op("msf_attention_pair" if with_pair_bias else "msf_attention", out_shape,
                out_dtype=lambda q, *rest: q)
+
+
+def global_attention():
+    """An operator ``(x [K, B, c], mask [K, B], mask_bias [K, B], query_w [c, H * d], key_w [c, d], value_w [c, d])
+    -> avg [B, H * d]``: the ungated result of global attention along the leading axis (Suppl. Alg. 19 lines 2-6)
+    for every column, in the input's layout: masked-mean query, one key and value per row shared by the heads,
+    softmax over the rows of ``clip(q . k + mask_bias, +-1e8)`` (float32). Inference only: no gradient."""
+    def out_shape(x, mask, mb, qw, kw, vw):
+        return [x[1], qw[1]]
+
+    return _op("msf_global_attention", out_shape, out_dtype=lambda x, *rest: x)
+
+
+def sigmoid_gate():
+    """An operator ``(g [R, C], gate_bias [C], a [P, C]) -> sigmoid(g + gate_bias) * a[r % P]`` (P divides R; float32):
+    attention gating in one pass. Inference only: no gradient."""
+    return _op("msf_sigmoid_gate", lambda g, gb, a: g)
+
+
+def bias_add(relu: bool = False):
+    """An operator ``(x [R, C], bias [C]) -> x + bias`` (``relu``: ``max(x + bias, 0)``), float32. Inference only:
+    no gradient."""
+    return _op("msf_bias_relu" if relu else "msf_bias_add", lambda x, b: x)
+
+
+def permute():
+    """An operator ``(x [d_0, ..., d_n-1], perm [n] int32) -> x permuted, flattened [d_0 * ... * d_n-1]`` (float32;
+    reshape the result to the permuted shape: the output shape cannot depend on the perm's value). Inference only:
+    no gradient."""
+    def out_shape(x, perm):
+        size = 1
+        for d in x:
+            size *= d
+        return [size]
+
+    return _op("msf_permute", out_shape, out_dtype=lambda x, perm: x)

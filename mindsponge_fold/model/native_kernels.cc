@@ -530,3 +530,303 @@ extern "C" int msf_attention_pair(int nparam, void **params, int *ndims, int64_t
   if (nparam != 6) return 1;
   return Attention(params, ndims, shapes, true);
 }
+
+// Global attention along the leading axis (Suppl. Alg. 19, the extra-MSA column attention), at inference:
+//   msf_global_attention(x[K, B, c], mask[K, B], mask_bias[K, B], query_w[c, H * d], key_w[c, d], value_w[c, d])
+//     -> avg[B, H * d]
+// For each column b: q = (sum_k mask x[k, b] / (sum_k mask + 1e-10)) @ query_w * d^-0.5 (H heads of d), one key and
+// one value per row k (x[k, b] @ key_w, @ value_w, shared by the heads), avg[b, h] = softmax_k(clip(q_h . key_k +
+// mask_bias[k, b], +-1e8)) . value. The input stays in its [K, B, c] layout (no transpose); the query is folded
+// into the key weights (q_h . (x key_w) = x . (key_w q_h)), so one pass over x forms every logit and value with one
+// 16-wide product per row. No gradient (training uses MindSpore's ops).
+namespace {
+
+int GlobalAttention(void **params, int *ndims, int64_t **shapes) {
+  const float *x = static_cast<const float *>(params[0]);
+  const float *mask = static_cast<const float *>(params[1]);
+  const float *mb = static_cast<const float *>(params[2]);
+  const float *qw = static_cast<const float *>(params[3]);
+  const float *kw = static_cast<const float *>(params[4]);
+  const float *vw = static_cast<const float *>(params[5]);
+  float *out = static_cast<float *>(params[6]);
+  if (ndims[0] != 3 || ndims[1] != 2 || ndims[2] != 2 || ndims[3] != 2 || ndims[4] != 2 || ndims[5] != 2) return 2;
+  const int64_t nk = shapes[0][0], nb = shapes[0][1], c = shapes[0][2];
+  const int64_t d = shapes[4][1], hd = shapes[3][1];
+  if (shapes[1][0] != nk || shapes[1][1] != nb || shapes[2][0] != nk || shapes[2][1] != nb) return 3;
+  if (shapes[3][0] != c || shapes[4][0] != c || shapes[5][0] != c || shapes[5][1] != d || d <= 0 || hd % d != 0)
+    return 4;
+  const int64_t heads = hd / d;
+  const int64_t width = heads + d;                       // per row: H logits then d value channels
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  ParallelRows(nb, nk * c, [=](int, int64_t lo, int64_t hi) {
+    const int64_t cols = hi - lo;
+    std::vector<float> qsum(static_cast<size_t>(cols * c), 0.f), msum(static_cast<size_t>(cols), 0.f);
+    // masked mean over the rows, streaming x row by row (contiguous [cols, c] slices)
+    for (int64_t k = 0; k < nk; ++k) {
+      const float *xr = x + (k * nb + lo) * c;
+      const float *mr = mask + k * nb + lo;
+      for (int64_t b = 0; b < cols; ++b) {
+        const float m = mr[b];
+        if (m == 0.f) continue;
+        msum[b] += m;
+        float *qs = qsum.data() + b * c;
+#pragma omp simd
+        for (int64_t i = 0; i < c; ++i) qs[i] += m * xr[b * c + i];
+      }
+    }
+    // per column: w[b] [c, H + d] = [key_w q_b^T (scaled) | value_w]
+    std::vector<float> w(static_cast<size_t>(cols * c * width), 0.f), q(static_cast<size_t>(hd));
+    for (int64_t b = 0; b < cols; ++b) {
+      const float inv = 1.0f / (msum[b] + 1e-10f);
+      std::fill(q.begin(), q.end(), 0.f);
+      for (int64_t i = 0; i < c; ++i) {
+        const float a = qsum[b * c + i] * inv;
+        for (int64_t j = 0; j < hd; ++j) q[j] += a * qw[i * hd + j];
+      }
+      float *wb = w.data() + b * c * width;
+      for (int64_t i = 0; i < c; ++i) {
+        for (int64_t h = 0; h < heads; ++h) {
+          float s = 0.f;
+          for (int64_t j = 0; j < d; ++j) s += kw[i * d + j] * q[h * d + j];
+          wb[i * width + h] = s * scale;
+        }
+        for (int64_t j = 0; j < d; ++j) wb[i * width + heads + j] = vw[i * d + j];
+      }
+    }
+    // logits [cols, H, K] and values [cols, K, d], one pass over x
+    std::vector<float> logits(static_cast<size_t>(cols * heads * nk)), values(static_cast<size_t>(cols * nk * d));
+    std::vector<float> acc(static_cast<size_t>(width));
+    for (int64_t k = 0; k < nk; ++k) {
+      const float *xr = x + (k * nb + lo) * c;
+      for (int64_t b = 0; b < cols; ++b) {
+        const float *wb = w.data() + b * c * width;
+        const float *xb = xr + b * c;
+        std::fill(acc.begin(), acc.end(), 0.f);
+        for (int64_t i = 0; i < c; ++i) {
+          const float a = xb[i];
+          const float *wi = wb + i * width;
+#pragma omp simd
+          for (int64_t j = 0; j < width; ++j) acc[j] += a * wi[j];
+        }
+        for (int64_t h = 0; h < heads; ++h) logits[(b * heads + h) * nk + k] = acc[h];
+        std::memcpy(values.data() + (b * nk + k) * d, acc.data() + heads, sizeof(float) * d);
+      }
+    }
+    // softmax over the rows and the weighted values
+    std::vector<float> bias(static_cast<size_t>(nk));
+    for (int64_t b = 0; b < cols; ++b) {
+      for (int64_t k = 0; k < nk; ++k) bias[k] = mb[k * nb + lo + b];
+      const float *vb = values.data() + b * nk * d;
+      for (int64_t h = 0; h < heads; ++h) {
+        float *r = logits.data() + (b * heads + h) * nk;
+        const float mx = BiasClipMax(r, r, bias.data(), nullptr, nk);
+        const float inv = 1.0f / ExpShiftSum(r, nk, mx);
+        float *o = out + (lo + b) * hd + h * d;
+        std::fill(o, o + d, 0.f);
+        for (int64_t k = 0; k < nk; ++k) {
+          const float p = r[k];
+#pragma omp simd
+          for (int64_t j = 0; j < d; ++j) o[j] += p * vb[k * d + j];
+        }
+        for (int64_t j = 0; j < d; ++j) o[j] *= inv;
+      }
+    }
+  });
+  return 0;
+}
+
+}  // namespace
+
+extern "C" int msf_global_attention(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                    void *stream, void *extra) {
+  if (nparam != 7) return 1;
+  return GlobalAttention(params, ndims, shapes);
+}
+
+// Attention gating at inference, one pass instead of a bias add, a sigmoid, a broadcast and a product:
+//   msf_sigmoid_gate(g[R, C], gate_bias[C], a[P, C]) -> out[R, C] = sigmoid(g[r] + gate_bias) * a[r % P]
+// (P = R: gates times the attention result row by row; P < R: a result per column broadcast along the rows, as
+// the global attention's [K, B] rows of a [B, C] summary).
+namespace {
+
+// sigmoid on 8 lanes: exp of -|z| only (no overflow), 1 / (1 + e) or e / (1 + e) by the sign of z
+inline V8 Sigmoid8(V8 z) {
+  const V8 neg = z < 0.f ? z : -z;
+  const V8 e = ExpNonPositive8(neg);
+  const V8 inv = 1.0f / (1.0f + e);
+  return z < 0.f ? e * inv : inv;
+}
+
+int SigmoidGate(void **params, int *ndims, int64_t **shapes) {
+  const float *g = static_cast<const float *>(params[0]);
+  const float *gb = static_cast<const float *>(params[1]);
+  const float *a = static_cast<const float *>(params[2]);
+  float *out = static_cast<float *>(params[3]);
+  if (ndims[0] != 2 || ndims[1] != 1 || ndims[2] != 2) return 2;
+  const int64_t rows = shapes[0][0], c = shapes[0][1], period = shapes[2][0];
+  if (shapes[1][0] != c || shapes[2][1] != c || period <= 0 || rows % period != 0) return 3;
+  ParallelRows(rows, c, [=](int, int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const float *gr = g + r * c;
+      const float *ar = a + (r % period) * c;
+      float *o = out + r * c;
+      int64_t j = 0;
+      for (; j + 8 <= c; j += 8) Store8(o + j, Sigmoid8(Load8(gr + j) + Load8(gb + j)) * Load8(ar + j));
+      for (; j < c; ++j) o[j] = ar[j] / (1.0f + std::exp(-(gr[j] + gb[j])));
+    }
+  });
+  return 0;
+}
+
+}  // namespace
+
+extern "C" int msf_sigmoid_gate(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                void *stream, void *extra) {
+  if (nparam != 4) return 1;
+  return SigmoidGate(params, ndims, shapes);
+}
+
+// A Linear layer's bias at inference (MindSpore's CPU BiasAdd makes two passes' worth of time of one add):
+//   msf_bias_add(x[R, C], bias[C]) -> x + bias;  msf_bias_relu(x[R, C], bias[C]) -> max(x + bias, 0)
+namespace {
+
+template <bool kRelu>
+int BiasAdd(void **params, int *ndims, int64_t **shapes) {
+  const float *x = static_cast<const float *>(params[0]);
+  const float *bias = static_cast<const float *>(params[1]);
+  float *out = static_cast<float *>(params[2]);
+  if (ndims[0] != 2 || ndims[1] != 1) return 2;
+  const int64_t rows = shapes[0][0], c = shapes[0][1];
+  if (shapes[1][0] != c) return 3;
+  ParallelRows(rows, c, [=](int, int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const float *xr = x + r * c;
+      float *o = out + r * c;
+#pragma omp simd
+      for (int64_t j = 0; j < c; ++j) {
+        const float y = xr[j] + bias[j];
+        o[j] = kRelu ? (y > 0.f ? y : 0.f) : y;
+      }
+    }
+  });
+  return 0;
+}
+
+}  // namespace
+
+extern "C" int msf_bias_add(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                            void *stream, void *extra) {
+  if (nparam != 3) return 1;
+  return BiasAdd<false>(params, ndims, shapes);
+}
+
+extern "C" int msf_bias_relu(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                             void *stream, void *extra) {
+  if (nparam != 3) return 1;
+  return BiasAdd<true>(params, ndims, shapes);
+}
+
+// Axis permutation (inference layout changes; MindSpore 2.10's CPU Transpose / mint.permute move ~0.6 GB/s):
+//   msf_permute(x[d0, ..., dn-1], perm[n] (int32 or int64)) -> out[d_perm[0], ..., d_perm[n-1]]
+// Output axes that stay adjacent in the input are merged first; if the last axis stays last, whole rows are
+// copied, otherwise the two axes that are innermost in the input and in the output are transposed in 16 x 16 tiles.
+namespace {
+
+constexpr int kMaxDims = 8;
+constexpr int64_t kPermTile = 16;
+
+int Permute(void **params, int *ndims, int64_t **shapes, const char **dtypes) {
+  const float *x = static_cast<const float *>(params[0]);
+  float *out = static_cast<float *>(params[2]);
+  const int nd = ndims[0];
+  if (nd < 1 || nd > kMaxDims || ndims[1] != 1 || shapes[1][0] != nd) return 2;
+  int64_t perm[kMaxDims];
+  const bool wide = std::strcmp(dtypes[1], "int64") == 0;
+  for (int i = 0; i < nd; ++i)
+    perm[i] = wide ? static_cast<const int64_t *>(params[1])[i] : static_cast<const int32_t *>(params[1])[i];
+  int64_t in_stride[kMaxDims];
+  in_stride[nd - 1] = 1;
+  for (int i = nd - 2; i >= 0; --i) in_stride[i] = in_stride[i + 1] * shapes[0][i + 1];
+  // output axes: sizes and input strides, adjacent-in-input runs merged, size-1 axes dropped
+  int64_t size[kMaxDims], stride[kMaxDims];
+  int m = 0;
+  for (int k = 0; k < nd; ++k) {
+    const int64_t a = perm[k];
+    if (a < 0 || a >= nd) return 3;
+    const int64_t len = shapes[0][a];
+    if (len == 1) continue;
+    if (m > 0 && stride[m - 1] == in_stride[a] * len) {
+      size[m - 1] *= len;
+      stride[m - 1] = in_stride[a];
+    } else {
+      size[m] = len;
+      stride[m] = in_stride[a];
+      ++m;
+    }
+  }
+  int64_t total = 1;
+  for (int k = 0; k < m; ++k) total *= size[k];
+  if (m == 0 || (m == 1 && stride[0] == 1)) {
+    ParallelRows(total, 1, [=](int, int64_t lo, int64_t hi) {
+      std::memcpy(out + lo, x + lo, sizeof(float) * (hi - lo));
+    });
+    return 0;
+  }
+  int64_t out_stride[kMaxDims];
+  out_stride[m - 1] = 1;
+  for (int k = m - 2; k >= 0; --k) out_stride[k] = out_stride[k + 1] * size[k + 1];
+  if (stride[m - 1] == 1) {
+    // rows of size[m-1] contiguous on both sides
+    const int64_t row = size[m - 1], rows = total / row;
+    ParallelRows(rows, row, [=](int, int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        int64_t rem = r, src = 0;
+        for (int k = m - 2; k >= 0; --k) {
+          src += (rem % size[k]) * stride[k];
+          rem /= size[k];
+        }
+        std::memcpy(out + r * row, x + src, sizeof(float) * row);
+      }
+    });
+    return 0;
+  }
+  // p: the output axis that is innermost in the input (input stride 1); tiles over (p, last)
+  int p = -1;
+  for (int k = 0; k < m; ++k)
+    if (stride[k] == 1) p = k;
+  if (p < 0) return 4;
+  const int64_t np = size[p], nl = size[m - 1], sl = stride[m - 1], op = out_stride[p];
+  const int64_t outer = total / (np * nl);
+  const int64_t tiles_p = (np + kPermTile - 1) / kPermTile, tiles_l = (nl + kPermTile - 1) / kPermTile;
+  ParallelRows(outer * tiles_p, kPermTile * nl, [=](int, int64_t lo, int64_t hi) {
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t o = task / tiles_p, p0 = (task % tiles_p) * kPermTile;
+      int64_t rem = o, src = 0, dst = 0;
+      for (int k = m - 2; k >= 0; --k) {
+        if (k == p) continue;
+        const int64_t i = rem % size[k];
+        rem /= size[k];
+        src += i * stride[k];
+        dst += i * out_stride[k];
+      }
+      const int64_t pn = std::min(kPermTile, np - p0);
+      for (int64_t t = 0; t < tiles_l; ++t) {
+        const int64_t l0 = t * kPermTile, ln = std::min(kPermTile, nl - l0);
+        for (int64_t a = 0; a < pn; ++a) {
+          float *o_row = out + dst + (p0 + a) * op + l0;
+          const float *i_col = x + src + (p0 + a) + l0 * sl;
+          for (int64_t b = 0; b < ln; ++b) o_row[b] = i_col[b * sl];
+        }
+      }
+    }
+  });
+  return 0;
+}
+
+}  // namespace
+
+extern "C" int msf_permute(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                           void *stream, void *extra) {
+  if (nparam != 3) return 1;
+  return Permute(params, ndims, shapes, dtypes);
+}

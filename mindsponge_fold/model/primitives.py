@@ -156,6 +156,7 @@ class Module(nn.Cell):
         self.chunk_budget = int(ctx.chunk_budget_bytes)
         self.chunk_unchunked = int(ctx.chunk_unchunked_bytes)
         self._rng = ctx.rng
+        self.native_permute = native.permute() if ctx.native_kernels else None
 
     def add_param(self, name: str, shape, init, fan_in_shape=None):
         """Create Parameter ``name`` of shape ``stack + shape`` (each stacked layer initialised independently)."""
@@ -180,8 +181,12 @@ class Module(nn.Cell):
                                        self.chunk_unchunked)
 
     def permute(self, x, perm):
-        """``x`` permuted; at inference in chunks of output rows (see :func:`chunking.permute`)."""
+        """``x`` permuted; at inference with the native kernel (float32) or else in chunks of output rows (see
+        :func:`chunking.permute`)."""
         n = x.shape[perm[0]]
+        if self.native_permute is not None and not self.training and x.dtype == ms.float32:
+            shape = tuple(x.shape[p] for p in perm)
+            return self.native_permute(x, Tensor(perm, ms.int32)).reshape(shape)
         elems = 1
         for d in x.shape:
             elems *= d
@@ -194,8 +199,10 @@ class Linear(Module):
     ``initializer`` in {'linear', 'relu', 'zeros', 'final'}; 'final' is zeros when ``ctx.zero_init``, else 'linear'.
     """
 
-    def __init__(self, ctx, num_input, num_output, initializer="linear", use_bias=True, bias_init=0.0, stack=()):
+    def __init__(self, ctx, num_input, num_output, initializer="linear", use_bias=True, bias_init=0.0, stack=(),
+                 relu=False):
         super().__init__(ctx, stack)
+        self.relu = bool(relu)      # ReLU applied to the output (fused with the bias at inference)
         self.in_shape = (num_input,) if isinstance(num_input, int) else tuple(num_input)
         self.out_shape = (num_output,) if isinstance(num_output, int) else tuple(num_output)
         self.n_in = int(np.prod(self.in_shape))
@@ -206,13 +213,21 @@ class Linear(Module):
         self.use_bias = use_bias
         if use_bias:
             self.add_param("bias", self.out_shape, float(bias_init))
+        # inference, float32: the bias (and ReLU) in one native pass (no gradient: training uses MindSpore's ops)
+        native_ok = ctx.native_kernels and use_bias and self.dtype == ms.float32
+        self.native_bias = native.bias_add(self.relu) if native_ok else None
 
     def construct(self, x, idx=None):
         w = self.take(self.weights, idx).reshape(self.n_in, self.n_out)
         lead = x.shape[:x.ndim - len(self.in_shape)]
         y = kernels.matmul(x.reshape(-1, self.n_in).astype(self.dtype), w.astype(self.dtype))
         if self.use_bias:
-            y = ops.bias_add(y, self.take(self.bias, idx).reshape(self.n_out).astype(self.dtype))
+            b = self.take(self.bias, idx).reshape(self.n_out).astype(self.dtype)
+            if self.native_bias is not None and not self.training:
+                return self.native_bias(y, b).reshape(lead + self.out_shape)
+            y = ops.bias_add(y, b)
+        if self.relu:
+            y = ops.relu(y)
         return y.reshape(lead + self.out_shape)
 
 
@@ -297,6 +312,9 @@ class Attention(Module):
         self.core_with_bias = core(self.dtype, self.softmax_dtype, clip, has_pair_bias=True,
                                    native=ctx.native_kernels)
         self.scale = float(self.kd) ** -0.5
+        # inference, float32: the gate's bias, sigmoid and product in one native pass
+        native_ok = ctx.native_kernels and gating and self.dtype == ms.float32
+        self.native_gate = native.sigmoid_gate() if native_ok else None
 
     def _proj(self, x, w):
         """x [B, N, c] @ w [c, H, d] -> [B, N, H, d]."""
@@ -332,8 +350,11 @@ class Attention(Module):
         if self.gating:
             gw = self.take(self.gating_w, idx).reshape(self.q_dim, self.h * self.vd).astype(self.dtype)
             gate = kernels.matmul(q_data.reshape(b * nq, self.q_dim).astype(self.dtype), gw)
-            gate = ops.bias_add(gate, self.take(self.gating_b, idx).reshape(self.h * self.vd).astype(self.dtype))
-            avg = avg * ops.sigmoid(gate).reshape(b, nq, self.h, self.vd)
+            gb = self.take(self.gating_b, idx).reshape(self.h * self.vd).astype(self.dtype)
+            if self.native_gate is not None and not self.training:
+                avg = self.native_gate(gate, gb, avg.reshape(b * nq, self.h * self.vd))
+            else:
+                avg = avg * ops.sigmoid(ops.bias_add(gate, gb)).reshape(b, nq, self.h, self.vd)
         ow = self.take(self.output_w, idx).reshape(self.h * self.vd, self.output_dim).astype(self.dtype)
         out = kernels.matmul(avg.reshape(b * nq, self.h * self.vd), ow)
         out = ops.bias_add(out, self.take(self.output_b, idx).astype(self.dtype))
@@ -341,10 +362,15 @@ class Attention(Module):
 
 
 class GlobalAttention(Module):
-    """Global attention over the rows of each column (Suppl. Alg. 19 lines 2-7, extra-MSA stack).
+    """Global attention along the leading axis (Suppl. Alg. 19 lines 2-7, extra-MSA stack).
 
-    q_data = m_data [B, K, c]; q_mask [B, K]. One query per batch row (the masked mean), keys/values shared
-    across heads. Returns [B, K, output_dim].
+    q_data = m_data [K, B, c] (K attended rows, B independent columns: the extra MSA as it is stored, [N_extra_seq,
+    N_res, c]); q_mask [K, B]. One query per column (the masked mean over its rows), keys/values shared across heads.
+    Returns [K, B, output_dim].
+
+    Computed in that layout: only the keys and values ([K, B, d], 1/H of the input's width) are transposed to
+    columns-first, so the [K, B, c] input and the gates never are (columns-first, the two permutes of the extra MSA and
+    the column chunk loop took 1.7 s of a 3.9 s extra-MSA block at N_res 100).
     """
 
     def __init__(self, ctx, channels, num_head, output_dim, gating=True, stack=()):
@@ -365,41 +391,66 @@ class GlobalAttention(Module):
         self.bmm_t = ops.BatchMatMul(transpose_b=True)
         self.native_softmax = (native.softmax_bias(False) if ctx.native_kernels and self.softmax_dtype == ms.float32
                                else None)
+        # inference: the summary in one native kernel (no gradient; training runs the ops below)
+        self.native_summary = native.global_attention() if self.native_softmax is not None else None
+        self.native_gate = native.sigmoid_gate() if self.native_softmax is not None else None
 
     def construct(self, q_data, m_data, q_mask, idx=None):
-        b, n, c = m_data.shape
+        return self.output(q_data, self.summary(m_data, q_mask, idx), idx)
+
+    def summary(self, m_data, q_mask, idx=None):
+        """The attention result per column, before gating: [B, H * d] (float32)."""
+        k_rows, b, c = m_data.shape
+        if self.native_summary is not None and not self.training:
+            qw = self.take(self.query_w, idx).reshape(c, self.h * self.d).astype(ms.float32)
+            return self.native_summary(m_data.astype(ms.float32), q_mask.astype(ms.float32),
+                                       mask_bias(q_mask, ms.float32), qw,
+                                       self.take(self.key_w, idx).astype(ms.float32),
+                                       self.take(self.value_w, idx).astype(ms.float32))
         # float32 whatever the compute dtype: under float16 the full-size extra-MSA stack's backward through this
         # module gave non-finite query/key gradients at any loss scale (every fp16 step skipped, bench_train_fp16)
         dt = ms.float32
+        x = m_data.astype(dt)
         mask = q_mask.astype(dt)
-        rows = m_data.reshape(b * n, c).astype(dt)
-        v = kernels.matmul(rows, self.take(self.value_w, idx).astype(dt)).reshape(b, n, self.d)
-        k = kernels.matmul(rows, self.take(self.key_w, idx).astype(dt)).reshape(b, n, self.d)
-        # the masked sum over rows as a batched matmul: mask [B,1,K] @ q [B,K,c] (a broadcast product then a sum
-        # over the middle axis took 11x as long on the CPU backend: 288 vs 26 ms at B=100, K=5120, c=64)
-        q_avg = self.bmm(mask.reshape(b, 1, n), q_data.astype(dt)).reshape(b, c) \
-            / expand(mask.sum(1)[..., None] + 1e-10, (b, c))                                          # [B,c]
+        # keys and values from one matmul, then columns-first at their small width: [B, K, 2d]
+        kvw = ops.concat((self.take(self.key_w, idx), self.take(self.value_w, idx)), 1).astype(dt)
+        kv = self.permute(kernels.matmul(x.reshape(k_rows * b, c), kvw).reshape(k_rows, b, 2 * self.d), (1, 0, 2))
+        # masked mean over the leading axis: a reduction over the outermost axis of a contiguous array
+        q_sum = (x * expand(mask.reshape(k_rows, b, 1), (k_rows, b, c))).sum(0)                   # [B, c]
+        q_avg = q_sum / expand(mask.sum(0).reshape(b, 1) + 1e-10, (b, c))
         qw = self.take(self.query_w, idx).reshape(c, self.h * self.d).astype(dt)
-        q = kernels.matmul(q_avg, qw).reshape(b, self.h, self.d) * (float(self.d) ** -0.5)          # [B,H,d]
-        logits = self.bmm_t(q, k)                                                                 # [B,H,K]
-        bias = mask_bias(q_mask, self.softmax_dtype)[:, None, :]
+        q = kernels.matmul(q_avg, qw).reshape(b, self.h, self.d) * (float(self.d) ** -0.5)      # [B, H, d]
+        # zero query weights on the value half: logits = q . k without slicing kv
+        q = ops.concat((q, ops.zeros_like(q)), 2)                                                   # [B, H, 2d]
+        logits = self.bmm_t(q, kv)                                                                  # [B, H, K]
+        bias = mask_bias(kernels.transpose(q_mask, (1, 0)), self.softmax_dtype)[:, None, :]
         if self.native_softmax is not None:        # float32 here whatever the compute dtype
             weights = self.native_softmax(logits, bias)
         else:
             weights = softmax_with_bias(logits, bias, self.softmax_dtype).astype(dt)
-        avg = self.bmm(weights, v)                                                                # [B,H,d]
-        ow = self.take(self.output_w, idx).reshape(self.h * self.d, self.output_dim).astype(dt)
+        avg = self.bmm(weights, kv)[:, :, self.d:]                                                  # [B, H, d]
+        return avg.reshape(b, self.h * self.d)
+
+    def output(self, q_data, avg, idx=None):
+        """Gated output for rows ``q_data`` [K', B, c] from the column summaries ``avg`` [B, H * d]: [K', B, out]."""
+        k_rows, b, c = q_data.shape
+        dt = ms.float32
+        hd = self.h * self.d
+        ow = self.take(self.output_w, idx).reshape(hd, self.output_dim).astype(dt)
         ob = self.take(self.output_b, idx).astype(dt)
         if self.gating:
-            gw = self.take(self.gating_w, idx).reshape(c, self.h * self.d).astype(dt)
-            gate = kernels.matmul(q_data.reshape(b * n, c).astype(dt), gw)
-            gate = ops.sigmoid(ops.bias_add(gate, self.take(self.gating_b, idx).reshape(self.h * self.d).astype(dt)))
-            hd = self.h * self.d
-            out = expand(avg.reshape(b, 1, hd), (b, n, hd)) * gate.reshape(b, n, hd)
-            out = ops.bias_add(kernels.matmul(out.reshape(b * n, hd), ow), ob)
-            return out.reshape(b, n, self.output_dim).astype(self.dtype)
-        out = (kernels.matmul(avg.reshape(b, self.h * self.d), ow) + ob).astype(self.dtype)
-        return ops.broadcast_to(out[:, None, :], (b, n, self.output_dim))
+            gw = self.take(self.gating_w, idx).reshape(c, hd).astype(dt)
+            gate = kernels.matmul(q_data.reshape(k_rows * b, c).astype(dt), gw)
+            gb = self.take(self.gating_b, idx).reshape(hd).astype(dt)
+            if self.native_gate is not None and not self.training:
+                out = self.native_gate(gate, gb, avg)
+            else:
+                gate = ops.sigmoid(ops.bias_add(gate, gb))
+                out = gate.reshape(k_rows, b, hd) * expand(avg.reshape(1, b, hd), (k_rows, b, hd))
+            out = ops.bias_add(kernels.matmul(out.reshape(k_rows * b, hd), ow), ob)
+            return out.reshape(k_rows, b, self.output_dim).astype(self.dtype)
+        out = (kernels.matmul(avg, ow) + expand(ob, (b, self.output_dim))).astype(self.dtype)
+        return ops.broadcast_to(out.reshape(1, b, self.output_dim), (k_rows, b, self.output_dim))
 
 
 class SharedDropout(nn.Cell):
