@@ -16,6 +16,7 @@ from helpers import reference_path
 from mindsponge_fold.common.config import load_config
 from mindsponge_fold.data.feature_shapes import pad_features
 from mindsponge_fold.model.embedders import ExtraMsaEmbedder, InputEmbedder, RecyclingEmbedder
+from mindsponge_fold.model.alphafold import TupleOutput
 from mindsponge_fold.model.primitives import ModelContext
 from mindsponge_fold.model.trunk import EmbeddingsAndEvoformer
 
@@ -86,22 +87,6 @@ def test_input_recycling_and_extra_msa_embedders_match_numpy():
 # ---------------------------------------------------------------------------------------------------------------
 # Full-size reference runs (about 1 min compile + 20 s per forward on 2 cores)
 
-TRUNK_OUTPUTS = ("single", "pair", "msa", "msa_first_row")
-
-
-class TupleOutputs(nn.Cell):
-    """The trunk as a top-level graph returning a tuple: MindSpore 2.10 cannot compile a graph that returns a dict
-    when a native (Custom AOT) kernel runs in its last segment (ModelRunner's graphs return tuples too)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def construct(self, batch, prev_pos, prev_msa_row, prev_pair):
-        out = self.net(batch, prev_pos, prev_msa_row, prev_pair)
-        return tuple([out[k] for k in TRUNK_OUTPUTS])
-
-
 @pytest.fixture(scope="module")
 def trunk():
     ms.set_context(mode=ms.GRAPH_MODE)
@@ -117,9 +102,11 @@ def run(net, batch, prev_pos=None, prev_msa_row=None, prev_pair=None):
     prev_pos = np.zeros((n, 37, 3), np.float32) if prev_pos is None else prev_pos
     prev_msa_row = np.zeros((n, 256), np.float32) if prev_msa_row is None else prev_msa_row
     prev_pair = np.zeros((n, n, 128), np.float32) if prev_pair is None else prev_pair
-    out = TupleOutputs(net)(to_tensors(batch, net.required_features()), Tensor(prev_pos), Tensor(prev_msa_row),
-                            Tensor(prev_pair))
-    return {k: v.asnumpy() for k, v in zip(TRUNK_OUTPUTS, out)}
+    # a tuple-returning top-level graph, as ModelRunner's: a dict output fails to compile once a native (Custom)
+    # kernel ends the graph
+    out = TupleOutput(net)(to_tensors(batch, net.required_features()), Tensor(prev_pos), Tensor(prev_msa_row),
+                           Tensor(prev_pair))
+    return {k: v.asnumpy() for k, v in zip(net.output_names, out)}
 
 
 @pytest.fixture(scope="module")

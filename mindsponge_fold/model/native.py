@@ -14,8 +14,8 @@ the chunk writes that keeping those logits small requires. The kernels here:
   (1, 0, 2) took 210 ms, this kernel 38 ms, each with the copy of the result to the host).
 
 A graph containing these operators must return a tuple, not a dict: MindSpore 2.10 cannot compile a top-level graph
-returning a dict when a Custom operator runs in its last segment ("The prim is not a PrimitivePy"; ModelRunner's
-graphs return tuples).
+returning a dict when a Custom operator runs in its last segment ("The prim is not a PrimitivePy"); wrap it in
+:class:`~mindsponge_fold.model.alphafold.TupleOutput`, as ModelRunner does.
 
 The C++ file is compiled with the system compiler (``$CXX`` or ``g++``) on first use into a cache directory
 (``$MSF_NATIVE_CACHE``, default ``~/.cache/mindsponge_fold/native``), keyed by the source, the flags, the compiler

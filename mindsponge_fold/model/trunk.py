@@ -36,6 +36,8 @@ class EmbeddingsAndEvoformer(nn.Cell, InputEmbedder, RecyclingEmbedder, ExtraMsa
     :meth:`finish`) are also run one by one by the host-driven recomputation (:mod:`mindsponge_fold.train.remat`).
     """
 
+    output_names = ("single", "pair", "msa", "msa_first_row")     # the keys of construct's dict (TupleOutput order)
+
     def __init__(self, model_config, ctx: ModelContext):
         super().__init__()
         c = model_config.embeddings_and_evoformer
