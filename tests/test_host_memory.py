@@ -83,3 +83,45 @@ def test_release_returns_the_compilers_freed_heap():
     assert ok == "True"
     assert compiled - before > 40, (before, compiled)
     assert compiled - released > 20, (before, compiled, released)
+
+
+TRIM_PROBE = """
+import ctypes, sys, threading, time
+sys.path.insert(0, sys.argv[1])
+from test_host_memory import _rss_mib
+from mindsponge_fold.model.host_memory import releasing_every
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+blocks = [libc.malloc(64 * 1024 - 64) for _ in range(3200)]   # ~200 MiB below the mmap threshold: heap
+for b in blocks:
+    ctypes.memset(b, 1, 64 * 1024 - 64)
+before = _rss_mib()
+for b in blocks[::2]:                                            # every other one: holes the heap cannot merge
+    libc.free(b)
+freed = _rss_mib()
+with releasing_every(float(sys.argv[2])):
+    time.sleep(1.0)
+    inside = _rss_mib()
+    threads = sorted(t.name for t in threading.enumerate())
+print(before, freed, inside, "malloc-trim" in threads, "malloc-trim" in [t.name for t in threading.enumerate()])
+"""
+
+
+@pytest.mark.skipif(not can_release(), reason="malloc_trim is a glibc function; elsewhere the release does nothing")
+@pytest.mark.parametrize("seconds", [0.1, 0])
+def test_releasing_every_trims_while_the_block_runs(seconds):
+    """Heap freed while the block runs goes back to the operating system before the block ends (the compiler's
+    frees, during a compile); the trimming thread stops with the block. ``seconds=0`` trims nothing."""
+    out = subprocess.run([sys.executable, "-c", TRIM_PROBE, os.path.dirname(os.path.abspath(__file__)), str(seconds)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, freed, inside, running_inside, running_after = out.stdout.split()[-5:]
+    before, freed, inside = float(before), float(freed), float(inside)
+    assert running_after == "False"
+    if seconds:
+        assert running_inside == "True"
+        assert freed - inside > 60, (before, freed, inside)       # ~100 MiB freed in holes; back with the trim
+    else:
+        assert running_inside == "False"
+        assert freed - inside < 10, (before, freed, inside)
