@@ -280,6 +280,21 @@ def softmax_with_bias(logits, bias, dtype):
     return ops.softmax(logits, -1)
 
 
+def apply_gate(module, gate, gate_bias, avg):
+    """Attention gating: ``sigmoid(gate + gate_bias) * avg[r % P]`` for gate [R, C], avg [P, C] (P divides R: a result
+    per row, or per column broadcast along the rows as in global attention) -> [R, C]. At inference with
+    ``module.native_gate`` (one pass), else MindSpore's ops."""
+    if module.native_gate is not None and not module.training:
+        return module.native_gate(gate, gate_bias, avg)
+    rows, c = gate.shape
+    period = avg.shape[0]
+    g = ops.sigmoid(ops.bias_add(gate, gate_bias))
+    if period == rows:
+        return g * avg
+    reps = rows // period
+    return (g.reshape(reps, period, c) * expand(avg.reshape(1, period, c), (reps, period, c))).reshape(rows, c)
+
+
 class Attention(Module):
     """Multi-head (gated) attention, AlphaFold's ``Attention`` (Suppl. Alg. 7, 8, 13, 14 share it).
 
@@ -351,10 +366,7 @@ class Attention(Module):
             gw = self.take(self.gating_w, idx).reshape(self.q_dim, self.h * self.vd).astype(self.dtype)
             gate = kernels.matmul(q_data.reshape(b * nq, self.q_dim).astype(self.dtype), gw)
             gb = self.take(self.gating_b, idx).reshape(self.h * self.vd).astype(self.dtype)
-            if self.native_gate is not None and not self.training:
-                avg = self.native_gate(gate, gb, avg.reshape(b * nq, self.h * self.vd))
-            else:
-                avg = avg * ops.sigmoid(ops.bias_add(gate, gb)).reshape(b, nq, self.h, self.vd)
+            avg = apply_gate(self, gate, gb, avg.reshape(b * nq, self.h * self.vd))
         ow = self.take(self.output_w, idx).reshape(self.h * self.vd, self.output_dim).astype(self.dtype)
         out = kernels.matmul(avg.reshape(b * nq, self.h * self.vd), ow)
         out = ops.bias_add(out, self.take(self.output_b, idx).astype(self.dtype))
@@ -441,12 +453,7 @@ class GlobalAttention(Module):
         if self.gating:
             gw = self.take(self.gating_w, idx).reshape(c, hd).astype(dt)
             gate = kernels.matmul(q_data.reshape(k_rows * b, c).astype(dt), gw)
-            gb = self.take(self.gating_b, idx).reshape(hd).astype(dt)
-            if self.native_gate is not None and not self.training:
-                out = self.native_gate(gate, gb, avg)
-            else:
-                gate = ops.sigmoid(ops.bias_add(gate, gb))
-                out = gate.reshape(k_rows, b, hd) * expand(avg.reshape(1, b, hd), (k_rows, b, hd))
+            out = apply_gate(self, gate, self.take(self.gating_b, idx).reshape(hd).astype(dt), avg)
             out = ops.bias_add(kernels.matmul(out.reshape(k_rows * b, hd), ow), ob)
             return out.reshape(k_rows, b, self.output_dim).astype(self.dtype)
         out = (kernels.matmul(avg, ow) + expand(ob, (b, self.output_dim))).astype(self.dtype)
