@@ -101,11 +101,7 @@ def compare_case(name, args, params, features, config_json, work) -> dict:
     entry = {"case": name}
     for side, cmd in (("ours", ours_cmd), ("alphafold", af_cmd)):
         print(f"{name}/{side}: running", flush=True)
-        r = bc.run_guarded(cmd, args.mem_limit, args.timeout)
-        if r["returncode"] != 0 or not r["result"]:
-            entry[side] = {"status": "failed", "killed": r["killed"], "stderr_tail": r["stderr_tail"]}
-        else:
-            entry[side] = r["result"]
+        entry[side] = bc.run_entry(bc.run_guarded(cmd, args.mem_limit, args.timeout), {"side": side})
         print(json.dumps(entry[side]), flush=True)
     if "forward_s" in entry["ours"] and "forward_s" in entry["alphafold"]:
         entry["forward_ratio_ours_over_af"] = round(entry["ours"]["forward_s"] / entry["alphafold"]["forward_s"], 2)

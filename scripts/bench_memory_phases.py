@@ -6,8 +6,8 @@ not depend on either depth beyond the weights) on synthetic features of ``--num-
 per variant. The child samples its resident size (``/proc/self/statm``) every 10 ms and records it
 
 * after import and synthetic features, after building the model;
-* after compiling the iteration graph (``graph.compile``, as :func:`mindsponge_fold.model.host_memory.run_graph`
-  does) and after the heap release that follows it;
+* after compiling the iteration graph (``ModelRunner.compile``: as predict's first call compiles, the heap trimmed
+  during the compile and released after it);
 * at the end of the first call and the highest value during a second (steady) call; plus ``ru_maxrss``.
 
 Variants: ``cold`` (compile from scratch), ``warm_cache`` (a second process that loads the graph from a compile cache
@@ -53,10 +53,9 @@ def child(args) -> dict:
             time.sleep(0.01)
 
     threading.Thread(target=sample, daemon=True).start()
-    import mindspore as ms
     from mindsponge_fold.common.config import load_config
     from mindsponge_fold.model import host_memory
-    from mindsponge_fold.model.runner import ModelRunner, check_model_inputs, use_compile_cache
+    from mindsponge_fold.model.runner import ModelRunner
     cfg = load_config(args.preset, BASE + list(args.overrides))
     feats = bc.synthetic_iteration(cfg, args.num_res)
     at = {"import_and_features": _rss_gib()}
@@ -65,16 +64,8 @@ def child(args) -> dict:
     host_memory.release_free_heap()
     at["built"] = _rss_gib()
     state["phase"] = "compile"
-    n_pad = runner.padded_length(args.num_res)
-    inputs = runner.prepare(check_model_inputs(feats, cfg)[0], n_pad)
-    if runner.compile_cache:
-        use_compile_cache(runner.compile_cache, cfg, tuple((k, tuple(v.shape)) for k, v in sorted(inputs.items())))
-    t0 = time.perf_counter()
-    runner.graph.compile(ms.mutable(inputs), *(ms.Tensor(p) for p in runner.zero_prev(n_pad)))
-    compile_s = time.perf_counter() - t0
+    compile_s = runner.compile(feats)              # as predict's first call compiles: heap trimmed, then released
     at["compiled"] = _rss_gib()
-    host_memory.release_free_heap()
-    at["compiled_after_release"] = _rss_gib()
     state["phase"] = "first_call"
     t0 = time.perf_counter()
     runner.run(feats, num_recycle=0)

@@ -198,4 +198,7 @@ def test_training_dropout_recompute_and_gradients(evo_cfg):
     assert len(plain) == len(params) > 50
     for prm, g, r in zip(params, plain, recomputed):
         assert all(np.abs(g[k]).sum() > 0 for k in range(2)), prm.name
-        np.testing.assert_allclose(r, g, rtol=1e-5, atol=1e-6, err_msg=prm.name)
+        # Recomputation reorders float32 sums (CI measured 8.6e-6 on an entry of a gradient whose largest entry is ~11;
+        # 8.3e-7 on a near-zero one): tolerance relative to the gradient's scale, at least 2e-6; a wrong recomputed
+        # forward differs by O(scale).
+        np.testing.assert_allclose(r, g, rtol=1e-5, atol=2e-6 * max(1.0, float(np.abs(g).max())), err_msg=prm.name)

@@ -32,3 +32,19 @@ def test_second_execution_gives_fresh_outputs_and_is_deterministic():
     again = {k: v.copy() for k, v in runner.iterate(runner.prepare(iters[1], n), prev).items()}
     for k in second:
         np.testing.assert_array_equal(again[k], second[k], err_msg=k)
+
+
+def test_compile_ahead_is_the_graph_the_first_run_uses():
+    """``ModelRunner.compile`` builds the graph ``run`` then executes: run compiles nothing more (no first call
+    recorded, one graph in the cell's cache); compiling the same shapes again is a no-op (0.0 s)."""
+    cfg = load_config("tiny")
+    runner = ModelRunner(cfg, None, bucket=False)
+    with np.load(reference_path("processed_features.npz")) as f:
+        features = {k: f[k] for k in f.files}
+    assert runner.compile(features) > 0
+    assert len(runner.graph.compile_cache) == 1
+    assert runner.compile(features) == 0.0
+    out, timings = runner.run(features, num_recycle=1)
+    assert "first_call_s" not in timings and len(timings["iterations_s"]) == 2
+    assert len(runner.graph.compile_cache) == 1
+    assert np.isfinite(out["structure_module/final_atom_positions"]).all()

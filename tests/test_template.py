@@ -103,6 +103,17 @@ def test_pseudo_beta_dgram_and_unit_vectors_match_numpy(feats):
     unit = local / np.sqrt(1e-6 + (local ** 2).sum(-1, keepdims=True)) * bb2[..., None]
     np.testing.assert_allclose(got_unit, unit, atol=2e-5)
     assert np.isfinite(got_unit).all() and np.abs(got_unit[bb2 > 0]).max() > 0.5
+    # a leading template axis (how the model computes all templates at once) gives each template's own features
+    t_aa, t_pos = feats["template_aatype"][0, :2], feats["template_all_atom_positions"][0, :2]
+    t_mask, t_pb = feats["template_all_atom_masks"][0, :2], feats["template_pseudo_beta"][0, :2]
+    t_bb = t_mask[..., 0] * t_mask[..., 1] * t_mask[..., 2]
+    t_bb2 = (t_bb[:, :, None] * t_bb[:, None, :]).astype(np.float32)
+    stacked = [o.asnumpy() for o in Features()(Tensor(t_aa), Tensor(t_pos), Tensor(t_pb), Tensor(t_bb2))]
+    for k in range(2):
+        one = [o.asnumpy() for o in Features()(Tensor(t_aa[k]), Tensor(t_pos[k]), Tensor(t_pb[k]), Tensor(t_bb2[k]))]
+        for got, want in zip(stacked, one):
+            np.testing.assert_allclose(got[k], want, atol=1e-6)
+    np.testing.assert_allclose(stacked[2][1], got_unit, atol=1e-6)
 
 
 class TemplateNet(nn.Cell):

@@ -31,11 +31,12 @@ def pseudo_beta(aatype, positions):
 
 
 def dgram_from_positions(positions, num_bins, min_bin, max_bin):
-    """One-hot distogram [N, N, num_bins] of pairwise distances; bins start at the squared linspace(min, max)
-    (last bin open-ended). A squared distance exactly on a bin edge falls in no bin, as in AlphaFold."""
+    """One-hot distogram [..., N, N, num_bins] of pairwise distances of positions [..., N, 3]; bins start at the
+    squared linspace(min, max) (last bin open-ended). A squared distance exactly on a bin edge falls in no bin, as in
+    AlphaFold."""
     lower = np.square(np.linspace(min_bin, max_bin, num_bins).astype(np.float32))
     upper = np.concatenate([lower[1:], np.array([1e8], np.float32)])
-    diff = positions[:, None, :] - positions[None, :, :]
+    diff = positions[..., :, None, :] - positions[..., None, :, :]
     dist2 = ops.sum(diff * diff, -1)[..., None]
     above = (dist2 > Tensor(lower)).astype(ms.float32)
     below = (dist2 < Tensor(upper)).astype(ms.float32)

@@ -53,38 +53,38 @@ QUAT_MULTIPLY_BY_VEC = QUAT_MULTIPLY[:, 1:, :]
 def quat_to_rot(q):
     """Unit quaternion [..., 4] -> rotation [..., 3, 3]."""
     table = Tensor(QUAT_TO_ROT, q.dtype)
-    flat = (table * q[..., :, None, None] * q[..., None, :, None]).sum(-2).sum(-2)
+    flat = ops.sum(table * q[..., :, None, None] * q[..., None, :, None], (-3, -2))
     return flat.reshape(q.shape[:-1] + (3, 3))
 
 
 def quat_multiply(q1, q2):
     table = Tensor(QUAT_MULTIPLY, q1.dtype)
-    return (table * q1[..., :, None, None] * q2[..., None, :, None]).sum(-2).sum(-2)
+    return ops.sum(table * q1[..., :, None, None] * q2[..., None, :, None], (-3, -2))
 
 
 def quat_multiply_by_vec(q, v):
     """q [..., 4] times the pure quaternion (0, v), v [..., 3]."""
     table = Tensor(QUAT_MULTIPLY_BY_VEC, q.dtype)
-    return (table * q[..., :, None, None] * v[..., None, :, None]).sum(-2).sum(-2)
+    return ops.sum(table * q[..., :, None, None] * v[..., None, :, None], (-3, -2))
 
 
 def normalize_quat(q):
-    return q / ops.sqrt((q * q).sum(-1, keepdims=True))
+    return q / ops.sqrt(ops.sum(q * q, -1, keepdim=True))
 
 
 def rot_apply(rot, v):
     """rot [..., 3, 3] @ v [..., 3]."""
-    return (rot * v[..., None, :]).sum(-1)
+    return ops.sum(rot * v[..., None, :], -1)
 
 
 def rot_invert_apply(rot, v):
     """rot^T @ v."""
-    return (rot * v[..., :, None]).sum(-2)
+    return ops.sum(rot * v[..., :, None], -2)
 
 
 def rot_mul_rot(a, b):
     """a @ b for [..., 3, 3]."""
-    return (a[..., :, :, None] * b[..., None, :, :]).sum(-2)
+    return ops.sum(a[..., :, :, None] * b[..., None, :, :], -2)
 
 
 def rigid_apply(rigid, v):
@@ -103,7 +103,7 @@ def rigid_compose(a, b):
 
 
 def robust_normalize(v, eps=1e-8):
-    return v / ops.sqrt((v * v).sum(-1, keepdims=True) + eps)
+    return v / ops.sqrt(ops.sum(v * v, -1, keepdim=True) + eps)
 
 
 def cross(a, b):
@@ -115,7 +115,7 @@ def cross(a, b):
 def rots_from_two_vecs(e0_unnormalized, e1_unnormalized):
     """Gram-Schmidt: x axis along e0, y axis in the (e0, e1) plane."""
     e0 = robust_normalize(e0_unnormalized)
-    c = (e1_unnormalized * e0).sum(-1, keepdims=True)
+    c = ops.sum(e1_unnormalized * e0, -1, keepdim=True)
     e1 = robust_normalize(e1_unnormalized - c * e0)
     e2 = cross(e0, e1)
     return ops.stack([e0, e1, e2], -1)          # columns are the axes

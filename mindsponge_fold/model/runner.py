@@ -29,7 +29,7 @@ from mindsponge_fold.common.errors import InputError
 from mindsponge_fold.data import feature_shapes as fs
 from mindsponge_fold.data.derived_features import add_derived_features
 from mindsponge_fold.model.dropout_masks import dropout_sites, inference_masks
-from mindsponge_fold.model.host_memory import run_graph
+from mindsponge_fold.model.host_memory import compile_then_release, run_graph
 from mindsponge_fold.model.outputs import RECYCLED, crop_output
 
 
@@ -155,16 +155,42 @@ class ModelRunner:
         masks = inference_masks(self.dropout_sites, inputs, self.torsion_rows, seed, iteration)
         return {k: ms.Tensor(v) for k, v in masks.items()}
 
-    def iterate(self, inputs: dict, prev: tuple, drop: dict | None = None) -> dict:
-        """One compiled iteration; returns padded numpy outputs. The batch dict (and the dropout masks ``drop``, if
-        any) are passed as ``ms.mutable`` so graph mode treats them as inputs (a plain dict would be a compile-time
-        constant and recompile every call)."""
+    @staticmethod
+    def _graph_args(inputs: dict, prev: tuple, drop: dict | None) -> tuple:
+        """The iteration graph's arguments. The batch dict (and the dropout masks ``drop``, if any) are passed as
+        ``ms.mutable`` so graph mode treats them as inputs (a plain dict would be a compile-time constant and
+        recompile every call)."""
         import mindspore as ms
         args = (ms.mutable(inputs),) + tuple(ms.Tensor(p) for p in prev)
-        if drop:
-            args = args + (ms.mutable(drop),)
-        out = self.graph.as_dict(run_graph(self.graph, *args))
+        return args + (ms.mutable(drop),) if drop else args
+
+    def _shape_key(self, inputs: dict, drop: dict) -> tuple:
+        """The graph's key (input names and shapes); for a new one, the compile cache is pointed at its directory."""
+        key = tuple((k, tuple(v.shape)) for k, v in sorted({**inputs, **drop}.items()))
+        if key not in self.compiled_shapes and self.compile_cache:
+            use_compile_cache(self.compile_cache, self.cfg, key)
+        return key
+
+    def iterate(self, inputs: dict, prev: tuple, drop: dict | None = None) -> dict:
+        """One compiled iteration; returns padded numpy outputs."""
+        out = self.graph.as_dict(run_graph(self.graph, *self._graph_args(inputs, prev, drop)))
         return {k: v.asnumpy() for k, v in out.items()}
+
+    def compile(self, features: dict, seed: int = 0, source=None) -> float:
+        """Compile the iteration graph for ``features`` (padded as :meth:`run` pads them) without running it, as the
+        first call of :meth:`run` would (through the compile cache, the heap trimmed while compiling). Returns the
+        seconds it took, 0.0 when a graph for these shapes exists already."""
+        batch = check_model_inputs(features, self.cfg, source)[0]
+        n_pad = self.padded_length(int(np.shape(batch["aatype"])[0]))
+        inputs = self.prepare(batch, n_pad)
+        drop = self.dropout_masks(inputs, seed, 0) if self.dropout_sites else {}
+        key = self._shape_key(inputs, drop)
+        if key in self.compiled_shapes:
+            return 0.0
+        t0 = time.perf_counter()
+        compile_then_release(self.graph, *self._graph_args(inputs, self.zero_prev(n_pad), drop))
+        self.compiled_shapes.add(key)
+        return time.perf_counter() - t0
 
     def run(self, features: dict, num_recycle: int | None = None, teacher_forcing: dict | None = None,
             source=None, on_iteration=None, seed: int = 0) -> tuple[dict, dict]:
@@ -201,9 +227,7 @@ class ModelRunner:
                                             for k in ("final_atom_positions", "msa_first_row", "pair")), n_pad)
             inputs = self.prepare(batch, n_pad)
             drop = self.dropout_masks(inputs, seed, r) if self.dropout_sites else {}
-            key = tuple((k, tuple(v.shape)) for k, v in sorted({**inputs, **drop}.items()))
-            if key not in self.compiled_shapes and self.compile_cache:
-                use_compile_cache(self.compile_cache, self.cfg, key)
+            key = self._shape_key(inputs, drop)
             t0 = time.perf_counter()
             raw = self.iterate(inputs, prev, drop)
             dt = time.perf_counter() - t0

@@ -80,7 +80,7 @@ class InvariantPointAttention(Module):
         point_weights = self.point_weight * ops.softplus(self.trainable_point_weights.astype(F32))     # [H]
         shape = (h, n, n, pqk * 3)
         diff = expand(q_pts[:, :, None, :], shape) - expand(k_pts[:, None, :, :], shape)
-        attn_qk_point = expand(-0.5 * point_weights[:, None, None], (h, n, n)) * (diff * diff).sum(-1)   # [H, N, N]
+        attn_qk_point = expand(-0.5 * point_weights[:, None, None], (h, n, n)) * ops.sum(diff * diff, -1)   # [H, N, N]
         q = T(self.scalar_weight * q_scalar, (1, 0, 2))
         attn_logits = self.bmm_t(q, T(k_scalar, (1, 0, 2))) + attn_qk_point
         attention_2d = T(self.attention_2d(pair_act).astype(F32), (2, 0, 1))
@@ -128,7 +128,7 @@ class MultiRigidSidechain(Module):
             x = getattr(self, name2)(ops.relu(x))
             x = x + old
         unnormalized = self.unnormalized_angles(ops.relu(x)).astype(F32).reshape(n, 7, 2)
-        norm2 = (unnormalized * unnormalized).sum(-1, keepdims=True)
+        norm2 = ops.sum(unnormalized * unnormalized, -1, keepdim=True)
         angles = unnormalized / ops.sqrt(ops.maximum(norm2, 1e-12))
         frames = all_atom.torsion_angles_to_frames(aatype, (backb_rot, backb_trans), angles)
         atom_pos = all_atom.frames_and_literature_positions_to_atom14_pos(aatype, frames)

@@ -35,19 +35,20 @@ def _normalize(v, eps=1e-20):
 
 
 def backbone_unit_vectors(positions, backbone_mask_2d):
-    """Unit vector from residue i to residue j's C-alpha in i's backbone frame, [N, N, 3] (zero where masked).
+    """Unit vector from residue i to residue j's C-alpha in i's backbone frame, [..., N, N, 3] (zero where masked),
+    from atom positions [..., N, 37, 3] (any leading template axes).
 
     The frame is the one of Suppl. Alg. 21: x along CA->C, N in the xy plane (y > 0), right-handed."""
-    ca = positions[:, CA_ATOM]
-    e0 = _normalize(positions[:, C_ATOM] - ca)
-    v1 = positions[:, N_ATOM] - ca
+    ca = positions[..., CA_ATOM, :]
+    e0 = _normalize(positions[..., C_ATOM, :] - ca)
+    v1 = positions[..., N_ATOM, :] - ca
     e1 = _normalize(v1 - ops.sum(v1 * e0, -1, keepdim=True) * e0)
-    e2 = ops.concat([e0[:, 1:2] * e1[:, 2:3] - e0[:, 2:3] * e1[:, 1:2],
-                     e0[:, 2:3] * e1[:, 0:1] - e0[:, 0:1] * e1[:, 2:3],
-                     e0[:, 0:1] * e1[:, 1:2] - e0[:, 1:2] * e1[:, 0:1]], -1)
-    rot = ops.stack([e0, e1, e2], 1)                                         # [N, 3 (axis), 3 (xyz)]
-    d = ca[None, :, :] - ca[:, None, :]                                      # [i, j, xyz]
-    local = ops.sum(rot[:, None, :, :] * d[:, :, None, :], -1)        # [i, j, axis]
+    e2 = ops.concat([e0[..., 1:2] * e1[..., 2:3] - e0[..., 2:3] * e1[..., 1:2],
+                     e0[..., 2:3] * e1[..., 0:1] - e0[..., 0:1] * e1[..., 2:3],
+                     e0[..., 0:1] * e1[..., 1:2] - e0[..., 1:2] * e1[..., 0:1]], -1)
+    rot = ops.stack([e0, e1, e2], -2)                                        # [..., N, 3 (axis), 3 (xyz)]
+    d = ca[..., None, :, :] - ca[..., :, None, :]                            # [..., i, j, xyz]
+    local = ops.sum(rot[..., :, None, :, :] * d[..., :, :, None, :], -1)     # [..., i, j, axis]
     inv_dist = ops.rsqrt(1e-6 + ops.sum(local * local, -1, keepdim=True)) * backbone_mask_2d[..., None]
     return local * inv_dist
 
@@ -135,20 +136,22 @@ class SingleTemplateEmbedding(Module):
         self.output_layer_norm = LayerNorm(ctx, channels)
 
     def pair_features(self, aatype, positions, atom_mask, pseudo_beta, pseudo_beta_mask):
-        """One template's pair features (Alg. 2 line 9), embedded by ``embedding2d`` -> [N, N, c_t]."""
-        n = aatype.shape[0]
+        """Pair features (Alg. 2 line 9) of one template (inputs [N, ...]) or of a stack of them (a leading [T]
+        axis on every input), embedded by ``embedding2d`` -> [..., N, N, c_t]."""
+        n = aatype.shape[-1]
+        pair_shape = tuple(aatype.shape) + (n,)
         num_bins, min_bin, max_bin = self.dgram
-        pb_mask_2d = pseudo_beta_mask[:, None] * pseudo_beta_mask[None, :]
+        pb_mask_2d = pseudo_beta_mask[..., :, None] * pseudo_beta_mask[..., None, :]
         dgram = dgram_from_positions(pseudo_beta, num_bins, min_bin, max_bin)
         aa = _one_hot(aatype, TEMPLATE_AATYPE_CLASSES)
-        aa_j = ops.broadcast_to(aa[None, :, :], (n, n, TEMPLATE_AATYPE_CLASSES))
-        aa_i = ops.broadcast_to(aa[:, None, :], (n, n, TEMPLATE_AATYPE_CLASSES))
-        backbone = atom_mask[:, N_ATOM] * atom_mask[:, CA_ATOM] * atom_mask[:, C_ATOM]
-        bb_mask_2d = backbone[:, None] * backbone[None, :]
+        aa_j = ops.broadcast_to(aa[..., None, :, :], pair_shape + (TEMPLATE_AATYPE_CLASSES,))
+        aa_i = ops.broadcast_to(aa[..., :, None, :], pair_shape + (TEMPLATE_AATYPE_CLASSES,))
+        backbone = atom_mask[..., N_ATOM] * atom_mask[..., CA_ATOM] * atom_mask[..., C_ATOM]
+        bb_mask_2d = backbone[..., :, None] * backbone[..., None, :]
         if self.use_unit_vector:
             unit = backbone_unit_vectors(positions, bb_mask_2d)
         else:
-            unit = ops.zeros((n, n, 3), ms.float32)
+            unit = ops.zeros(pair_shape + (3,), ms.float32)
         act = ops.concat([dgram, pb_mask_2d[..., None], aa_j, aa_i, unit, bb_mask_2d[..., None]], -1)
         act = act * expand(bb_mask_2d[..., None], act.shape)
         return self.embedding2d(act)
@@ -192,7 +195,7 @@ class TemplateEmbedding(Module):
         num_t = batch["template_mask"].shape[0]
         n = mask_2d.shape[0]
         ste = self.single_template_embedding
-        feats = ops.stack([ste.pair_features(*[batch[k][i] for k in PER_TEMPLATE_FEATURES]) for i in range(num_t)])
+        feats = ste.pair_features(*[batch[k] for k in PER_TEMPLATE_FEATURES])          # [T, N, N, c_t]
         stacked = chunking.zeros_from(mask_2d, (n, n, num_t, self.channels), self.dtype)
         t = Tensor(0, ms.int32)
         while t < num_t:
