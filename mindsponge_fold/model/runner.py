@@ -164,12 +164,15 @@ class ModelRunner:
         args = (ms.mutable(inputs),) + tuple(ms.Tensor(p) for p in prev)
         return args + (ms.mutable(drop),) if drop else args
 
-    def _shape_key(self, inputs: dict, drop: dict) -> tuple:
-        """The graph's key (input names and shapes); for a new one, the compile cache is pointed at its directory."""
+    def _graph_inputs(self, batch: dict, n_pad: int, seed: int, iteration: int) -> tuple:
+        """(inputs, dropout masks, graph key) of one iteration's ``batch`` padded to ``n_pad``. The key is the input
+        names and shapes; for a new one, the compile cache is pointed at its directory."""
+        inputs = self.prepare(batch, n_pad)
+        drop = self.dropout_masks(inputs, seed, iteration) if self.dropout_sites else {}
         key = tuple((k, tuple(v.shape)) for k, v in sorted({**inputs, **drop}.items()))
         if key not in self.compiled_shapes and self.compile_cache:
             use_compile_cache(self.compile_cache, self.cfg, key)
-        return key
+        return inputs, drop, key
 
     def iterate(self, inputs: dict, prev: tuple, drop: dict | None = None) -> dict:
         """One compiled iteration; returns padded numpy outputs."""
@@ -182,9 +185,7 @@ class ModelRunner:
         seconds it took, 0.0 when a graph for these shapes exists already."""
         batch = check_model_inputs(features, self.cfg, source)[0]
         n_pad = self.padded_length(int(np.shape(batch["aatype"])[0]))
-        inputs = self.prepare(batch, n_pad)
-        drop = self.dropout_masks(inputs, seed, 0) if self.dropout_sites else {}
-        key = self._shape_key(inputs, drop)
+        inputs, drop, key = self._graph_inputs(batch, n_pad, seed, 0)
         if key in self.compiled_shapes:
             return 0.0
         t0 = time.perf_counter()
@@ -225,9 +226,7 @@ class ModelRunner:
             if teacher_forcing is not None and r > 0:
                 prev = self._pad_prev(tuple(np.asarray(teacher_forcing[f"recycle_{r - 1}/{k}"])
                                             for k in ("final_atom_positions", "msa_first_row", "pair")), n_pad)
-            inputs = self.prepare(batch, n_pad)
-            drop = self.dropout_masks(inputs, seed, r) if self.dropout_sites else {}
-            key = self._shape_key(inputs, drop)
+            inputs, drop, key = self._graph_inputs(batch, n_pad, seed, r)
             t0 = time.perf_counter()
             raw = self.iterate(inputs, prev, drop)
             dt = time.perf_counter() - t0
